@@ -1,0 +1,115 @@
+/**
+ * Typed errors shared by every part of Starling. Each has a stable `code` so that a
+ * CLI, a UI or a remote peer can tell them apart without parsing messages.
+ */
+export class StarlingError extends Error {
+  readonly code: string
+
+  constructor (message: string, code: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = new.target.name
+    this.code = code
+  }
+}
+
+/** A frame on a Starling stream was larger than the limit of its protocol. */
+export class FrameTooLargeError extends StarlingError {
+  readonly size: number
+  readonly limit: number
+
+  constructor (size: number, limit: number) {
+    super(`frame of ${size} bytes exceeds the limit of ${limit} bytes`, 'ERR_FRAME_TOO_LARGE')
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/** Bytes on a Starling stream could not be read as a frame (bad length prefix, not JSON). */
+export class MalformedFrameError extends StarlingError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_MALFORMED_FRAME', options)
+  }
+}
+
+/** The stream carrying a request closed before the answer arrived. */
+export class ChannelClosedError extends StarlingError {
+  constructor (message = 'the stream closed before the response arrived', options?: ErrorOptions) {
+    super(message, 'ERR_CHANNEL_CLOSED', options)
+  }
+}
+
+/** A remote answered a JSON-RPC request with an error object. */
+export class RemoteRpcError extends StarlingError {
+  readonly rpcCode: number
+  readonly data: unknown
+
+  constructor (rpcCode: number, message: string, data?: unknown) {
+    super(message, 'ERR_REMOTE_RPC')
+    this.rpcCode = rpcCode
+    this.data = data
+  }
+}
+
+/** No relay could be reached, so the peer is not on the mesh right now. */
+export class RelayUnavailableError extends StarlingError {
+  constructor (message = 'not connected to a relay', options?: ErrorOptions) {
+    super(message, 'ERR_RELAY_UNAVAILABLE', options)
+  }
+}
+
+/** A peer could not be reached directly or through the relay. */
+export class PeerUnreachableError extends StarlingError {
+  readonly peerId: string
+
+  constructor (peerId: string, options?: ErrorOptions) {
+    super(`peer ${peerId} could not be reached`, 'ERR_PEER_UNREACHABLE', options)
+    this.peerId = peerId
+  }
+}
+
+/** A value given to a Starling API was not valid (a PeerID, a multiaddr, a card). */
+export class InvalidInputError extends StarlingError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_INPUT', options)
+  }
+}
+
+/** A task the caller named is not known here. */
+export class UnknownTaskError extends StarlingError {
+  readonly taskId: string
+
+  constructor (taskId: string) {
+    super(`no task with id ${taskId}`, 'ERR_UNKNOWN_TASK')
+    this.taskId = taskId
+  }
+}
+
+/** The task is in a state that does not allow the operation (e.g. answering a completed task). */
+export class TaskStateError extends StarlingError {
+  constructor (message: string) {
+    super(message, 'ERR_TASK_STATE')
+  }
+}
+
+/** A registry request was refused by the registry; `reason` says why. */
+export class RegistryError extends StarlingError {
+  readonly rpcCode: number
+
+  constructor (rpcCode: number, message: string) {
+    super(message, 'ERR_REGISTRY')
+    this.rpcCode = rpcCode
+  }
+}
+
+/** An operation did not finish within its time limit. */
+export class TimeoutError extends StarlingError {
+  constructor (message: string) {
+    super(message, 'ERR_TIMEOUT')
+  }
+}
+
+/** Turns anything thrown into a message fit for a person to read. */
+export function errorMessage (err: unknown): string {
+  if (err instanceof Error) return err.message
+  return String(err)
+}
