@@ -1,0 +1,306 @@
+/**
+ * A Starling peer: one libp2p node with its relay link, the A2A binding (both ends), the
+ * registry client and the task stores. The PWA (src/app/node) and the native daemon
+ * (src/native/daemon.ts) each build one with their own transports and storage, and drive it
+ * through this API only.
+ */
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { logger } from '@libp2p/logger'
+import { ClientFactory, ClientFactoryOptions } from '@a2a-js/sdk/client'
+import { AgentCard } from '@a2a-js/sdk'
+import type { Client } from '@a2a-js/sdk/client'
+import { TypedEventEmitter } from 'main-event'
+import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import { A2A_PROTOCOL, bindingInterface, buildAgentCard, DEFAULT_A2A_MAX_FRAME_BYTES } from './a2a/binding.js'
+import type { AgentProfile } from './a2a/binding.js'
+import type { AgentCardJson, PartJson } from './a2a/json.js'
+import { A2AServer } from './a2a/server.js'
+import { a2aErrorFromRpc, Libp2pTransportFactory } from './a2a/transport.js'
+import { errorMessage } from './errors.js'
+import { PeerConnector } from './node/connector.js'
+import { createStarlingNode } from './node/create-node.js'
+import type { StarlingNode, TransportFactory } from './node/create-node.js'
+import { connectionKind, DirectUpgrader } from './node/direct-upgrade.js'
+import type { ConnectionKind } from './node/direct-upgrade.js'
+import { RelayLink } from './node/relay-link.js'
+import type { RelayStatus } from './node/relay-link.js'
+import { RegistryClient } from './registry/client.js'
+import type { AgentEntry, DiscoverParams } from './registry/protocol.js'
+import type { KnownAgent, PeerStorage, TaskDirection, TaskQuery, TaskRecord } from './store/types.js'
+import type { InboundTask, TaskHandler } from './tasks/executor.js'
+import { InboundTasks } from './tasks/inbound.js'
+import type { TaskOutcome } from './tasks/outcome.js'
+import { OutboundTasks } from './tasks/outbound.js'
+import type { SendOptions } from './tasks/outbound.js'
+
+const log = logger('starling:peer')
+
+export interface StarlingPeerInit {
+  storage: PeerStorage
+  /** The platform's transports (WebSockets + WebRTC in the browser, TCP natively). */
+  transports: TransportFactory[]
+  /** Listen addresses: `/p2p-circuit` always; `/webrtc` where WebRTC exists. */
+  listen: string[]
+  /** Relay multiaddrs, in order of preference; asked again before every connection attempt. */
+  relayAddrs: (options: { signal: AbortSignal }) => Promise<string[]>
+  /** The profile to start with when storage holds none. */
+  defaultProfile: AgentProfile
+  /** Answers inbound tasks automatically; without it they wait in the inbox for `respond()`. */
+  handler?: TaskHandler
+  /** Upgrade relayed connections to direct WebRTC ones (browsers). */
+  directUpgrade?: boolean
+  connectionGater?: ConnectionGater
+  userAgent?: string
+}
+
+export interface PeerConnectionInfo {
+  peerId: string
+  kind: ConnectionKind
+  remoteAddr: string
+  /** Whether this is our connection to the relay itself. */
+  relay: boolean
+}
+
+export interface RegistryStatus {
+  /** ISO time our entry lapses unless renewed. */
+  expiresAt?: string
+  error?: string
+}
+
+export interface StarlingPeerEvents {
+  /** The relay connection changed state. */
+  relay: CustomEvent<RelayStatus>
+  /** A connection to some peer opened or closed. */
+  connections: CustomEvent<PeerConnectionInfo[]>
+  /** A task (inbound or outbound) was stored. */
+  task: CustomEvent<TaskRecord>
+  /** A new inbound task, or a new turn of one, arrived. */
+  inbound: CustomEvent<InboundTask>
+  profile: CustomEvent<AgentProfile>
+  registry: CustomEvent<RegistryStatus>
+  /** The agent directory changed. */
+  agents: CustomEvent<KnownAgent[]>
+}
+
+export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
+  readonly node: StarlingNode
+  readonly peerId: string
+  private readonly storage: PeerStorage
+  private readonly relay: RelayLink
+  private readonly connector: PeerConnector
+  private readonly server: A2AServer
+  private readonly registry: RegistryClient
+  private readonly inbound: InboundTasks
+  private readonly outbound: OutboundTasks
+  private readonly upgrader?: DirectUpgrader
+  private readonly clientFactory: ClientFactory
+  private readonly agents = new Map<string, KnownAgent>()
+  private currentProfile: AgentProfile
+  private currentCard: AgentCardJson
+  private registryState: RegistryStatus = {}
+
+  /** Loads (or creates) the peer's identity from storage and builds the peer. Call start() next. */
+  static async create (init: StarlingPeerInit): Promise<StarlingPeer> {
+    const privateKey = await loadOrCreateIdentity(init.storage)
+    const profile = (await init.storage.profile.load()) ?? init.defaultProfile
+    const node = await createStarlingNode({
+      privateKey,
+      transports: init.transports,
+      listen: init.listen,
+      connectionGater: init.connectionGater,
+      userAgent: init.userAgent
+    })
+    const peer = new StarlingPeer(node, init, profile)
+    for (const agent of await init.storage.agents.list()) peer.agents.set(agent.peerId, agent)
+    return peer
+  }
+
+  private constructor (node: StarlingNode, init: StarlingPeerInit, profile: AgentProfile) {
+    super()
+    this.node = node
+    this.peerId = node.peerId.toString()
+    this.storage = init.storage
+    this.currentProfile = profile
+    this.currentCard = buildAgentCard(this.peerId, profile)
+    this.relay = new RelayLink(node, { relayAddrs: init.relayAddrs })
+    this.connector = new PeerConnector({ node, relay: this.relay })
+    this.registry = new RegistryClient({ connector: this.connector, relay: this.relay })
+    const onChange = (record: TaskRecord): void => { this.safeDispatchEvent('task', { detail: record }) }
+    this.inbound = new InboundTasks({
+      records: init.storage.tasks,
+      card: () => this.currentCard,
+      handler: init.handler,
+      onChange,
+      onInbound: (task) => { this.safeDispatchEvent('inbound', { detail: task }) }
+    })
+    this.outbound = new OutboundTasks({
+      records: init.storage.tasks,
+      client: async (peerId) => await this.client(peerId),
+      onChange
+    })
+    this.server = new A2AServer(node, { requestHandler: () => this.inbound.requestHandler() })
+    this.clientFactory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+      transports: [new Libp2pTransportFactory(async (peerId, options) => await this.connector.rpc(peerId, {
+        protocol: A2A_PROTOCOL,
+        maxFrameBytes: DEFAULT_A2A_MAX_FRAME_BYTES,
+        toError: a2aErrorFromRpc,
+        signal: options.signal
+      }))]
+    }))
+    if (init.directUpgrade === true) this.upgrader = new DirectUpgrader(node, this.relay)
+  }
+
+  get profile (): AgentProfile { return this.currentProfile }
+  get card (): AgentCardJson { return this.currentCard }
+  get relayStatus (): RelayStatus { return this.relay.status }
+  get registryStatus (): RegistryStatus { return this.registryState }
+
+  async start (): Promise<void> {
+    await this.node.start()
+    await this.server.start()
+    this.relay.addEventListener('status', this.onRelayStatus)
+    this.node.addEventListener('connection:open', this.onConnectionsChanged)
+    this.node.addEventListener('connection:close', this.onConnectionsChanged)
+    this.upgrader?.start()
+    this.relay.start()
+    await this.outbound.resume()
+    log('peer %s started', this.peerId)
+  }
+
+  async stop (): Promise<void> {
+    this.relay.removeEventListener('status', this.onRelayStatus)
+    this.node.removeEventListener('connection:open', this.onConnectionsChanged)
+    this.node.removeEventListener('connection:close', this.onConnectionsChanged)
+    this.upgrader?.stop()
+    this.outbound.stop()
+    this.registry.stop()
+    this.relay.stop()
+    await this.connector.close()
+    await this.server.stop()
+    await this.node.stop()
+  }
+
+  /** Redial the relay and retry waiting tasks now (the app came back to the foreground). */
+  reconnect (): void {
+    this.relay.reconnectNow()
+    this.outbound.poke()
+  }
+
+  /** Every open connection and how it reaches the remote. */
+  connections (): PeerConnectionInfo[] {
+    const relayId = this.relay.status.relayPeerId
+    return this.node.getConnections()
+      .filter(c => c.status === 'open')
+      .map(c => ({
+        peerId: c.remotePeer.toString(),
+        kind: connectionKind(c),
+        remoteAddr: c.remoteAddr.toString(),
+        relay: c.remotePeer.toString() === relayId
+      }))
+  }
+
+  /** Changes name, description or skills; the new card is published at once. */
+  async setProfile (profile: AgentProfile): Promise<void> {
+    await this.storage.profile.save(profile)
+    this.currentProfile = profile
+    this.currentCard = buildAgentCard(this.peerId, profile)
+    this.safeDispatchEvent('profile', { detail: profile })
+    if (this.relay.status.state === 'reserved') await this.publish()
+  }
+
+  /** Agents in the relay's registry; each seen card is kept in the directory. */
+  async discover (params: DiscoverParams = {}, options: { signal?: AbortSignal } = {}): Promise<AgentEntry[]> {
+    const entries = await this.registry.discover(params, options)
+    const seenAt = Date.now()
+    for (const entry of entries) {
+      const agent: KnownAgent = { peerId: entry.peerId, card: entry.card, seenAt }
+      this.agents.set(entry.peerId, agent)
+      await this.storage.agents.put(agent)
+    }
+    if (entries.length > 0) this.safeDispatchEvent('agents', { detail: [...this.agents.values()] })
+    return entries
+  }
+
+  /** Agents seen before, from the directory (no network). */
+  knownAgents (): KnownAgent[] {
+    return [...this.agents.values()].sort((a, b) => b.seenAt - a.seenAt)
+  }
+
+  /** Sends a task to `peerId`. Resolves when the agent has accepted it. */
+  async send (peerId: string, content: string | PartJson[], options: SendOptions = {}): Promise<TaskRecord> {
+    const parts = typeof content === 'string' ? [{ text: content, mediaType: 'text/plain' }] : content
+    return await this.outbound.send(peerId, parts, options)
+  }
+
+  async tasks (query: TaskQuery = {}): Promise<TaskRecord[]> {
+    return await this.storage.tasks.list(query)
+  }
+
+  async task (direction: TaskDirection, id: string): Promise<TaskRecord | undefined> {
+    return await this.storage.tasks.get(direction, id)
+  }
+
+  /** Inbound tasks that wait for an answer. */
+  async inbox (): Promise<TaskRecord[]> {
+    return await this.inbound.inbox()
+  }
+
+  /** Answers an inbound task. */
+  async respond (taskId: string, outcome: TaskOutcome): Promise<void> {
+    await this.inbound.respond(taskId, outcome)
+  }
+
+  /** Asks the agent of an outbound task to cancel it. */
+  async cancel (taskId: string, options: { signal?: AbortSignal } = {}): Promise<TaskRecord> {
+    return await this.outbound.cancel(taskId, options)
+  }
+
+  /** Resolves when an outbound task has finished or needs our input. */
+  async waitFor (taskId: string, options: { signal?: AbortSignal } = {}): Promise<TaskRecord> {
+    return await this.outbound.waitFor(taskId, options)
+  }
+
+  /** An @a2a-js/sdk Client for the agent `peerId`, over the libp2p binding (every A2A method). */
+  async client (peerId: string): Promise<Client> {
+    const card = this.agents.get(peerId)?.card ?? buildAgentCard(peerId, { name: peerId, description: '', skills: [] })
+    // whatever interfaces a card lists, a mesh agent is reached at its own PeerID over the binding
+    const pinned: AgentCardJson = { ...card, supportedInterfaces: [bindingInterface(peerId)] }
+    return await this.clientFactory.createFromAgentCard(AgentCard.fromJSON(pinned))
+  }
+
+  private async publish (): Promise<void> {
+    try {
+      const result = await this.registry.publish(this.currentCard)
+      this.setRegistry({ expiresAt: result.expiresAt })
+    } catch (err) {
+      log.error('publishing our card failed - %e', err)
+      this.setRegistry({ error: errorMessage(err) })
+    }
+  }
+
+  private setRegistry (state: RegistryStatus): void {
+    this.registryState = state
+    this.safeDispatchEvent('registry', { detail: state })
+  }
+
+  private readonly onRelayStatus = (evt: CustomEvent<RelayStatus>): void => {
+    this.safeDispatchEvent('relay', { detail: evt.detail })
+    if (evt.detail.state === 'reserved') {
+      void this.publish()
+      this.outbound.poke()
+    }
+  }
+
+  private readonly onConnectionsChanged = (): void => {
+    this.safeDispatchEvent('connections', { detail: this.connections() })
+    this.outbound.poke()
+  }
+}
+
+async function loadOrCreateIdentity (storage: PeerStorage): Promise<PrivateKey> {
+  const stored = await storage.identity.load()
+  if (stored != null) return privateKeyFromProtobuf(new Uint8Array(stored))
+  const key = await generateKeyPair('Ed25519')
+  await storage.identity.save(privateKeyToProtobuf(key))
+  return key
+}

@@ -1,0 +1,74 @@
+/**
+ * The skill registry protocol (v1): JSON-RPC 2.0 on a Starling stream to a relay.
+ * See docs/protocol.md §Registry. The relay serves it (relay/registry); peers use ./client.ts.
+ */
+import type { AgentCardJson } from '../a2a/json.js'
+
+export const REGISTRY_PROTOCOL = '/starling/registry/1.0.0'
+
+/** Largest registry frame, in bytes: 256 KiB (a card is at most 64 KiB, a page of results more). */
+export const REGISTRY_MAX_FRAME_BYTES = 256 * 1024
+
+export const RegistryMethod = {
+  /** Publish or renew the caller's own card. */
+  Publish: 'registry.publish',
+  /** Remove the caller's own entry. */
+  Remove: 'registry.remove',
+  /** Find agents by skill id and tags. */
+  Discover: 'registry.discover'
+} as const
+
+export interface PublishParams {
+  card: AgentCardJson
+  /** How long the entry lives without renewal, in seconds (the relay clamps it). */
+  ttlSeconds?: number
+}
+
+export interface PublishResult {
+  /** ISO 8601 time the entry lapses unless renewed. */
+  expiresAt: string
+  ttlSeconds: number
+}
+
+export interface RemoveResult {
+  removed: boolean
+}
+
+export interface DiscoverParams {
+  /** Only agents with a skill of this id. */
+  skill?: string
+  /** Only agents whose matching skill carries all of these tags (any skill when `skill` is unset). */
+  tags?: string[]
+  /** At most this many entries (the relay caps it). */
+  limit?: number
+}
+
+/** One agent as the registry describes it. */
+export interface AgentEntry {
+  peerId: string
+  card: AgentCardJson
+  /** Multiaddrs the agent can be reached at through the relay. */
+  addresses: string[]
+  /** ISO 8601 time the entry lapses unless renewed. */
+  expiresAt: string
+  /** Whether the agent is connected to the relay right now. */
+  online: boolean
+}
+
+export interface DiscoverResult {
+  agents: AgentEntry[]
+}
+
+/** Whether `value` looks like a DiscoverResult (a relay's answer is checked before use). */
+export function isDiscoverResult (value: unknown): value is DiscoverResult {
+  if (typeof value !== 'object' || value === null) return false
+  const agents = (value as { agents?: unknown }).agents
+  return Array.isArray(agents) && agents.every(a =>
+    typeof a === 'object' && a !== null &&
+    typeof (a as AgentEntry).peerId === 'string' &&
+    typeof (a as AgentEntry).card === 'object' && (a as AgentEntry).card !== null &&
+    typeof (a as AgentEntry).card.name === 'string' &&
+    Array.isArray((a as AgentEntry).card.skills) &&
+    Array.isArray((a as AgentEntry).addresses)
+  )
+}

@@ -1,0 +1,145 @@
+/**
+ * The AgentExecutor behind every Starling peer. A task is answered either by a handler
+ * function (the demo agent, a script behind the CLI) or by a person: then the execution waits
+ * until `answer()` is called from the inbox.
+ */
+import { AgentEvent } from '@a2a-js/sdk/server'
+import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/sdk/server'
+import { Message, StreamResponse, TaskState } from '@a2a-js/sdk'
+import type { Task } from '@a2a-js/sdk'
+import { errorMessage } from '../errors.js'
+import type { MessageJson, StreamResponseJson } from '../a2a/json.js'
+import { outcomeEvents } from './outcome.js'
+import type { TaskOutcome } from './outcome.js'
+
+export type { TaskOutcome } from './outcome.js'
+
+/** What the receiving side sees of a new task or a new turn of one. */
+export interface InboundTask {
+  taskId: string
+  contextId: string
+  /** PeerID of the sender. */
+  from: string
+  message: MessageJson
+  /** The text parts of the message, joined. */
+  text: string
+}
+
+/** Answers a task automatically. Throwing fails the task with the error's message. */
+export type TaskHandler = (task: InboundTask, signal: AbortSignal) => Promise<TaskOutcome>
+
+interface Execution {
+  contextId: string
+  controller: AbortController
+  answer: PromiseWithResolvers<TaskOutcome | undefined>
+  settled: boolean
+}
+
+export interface StarlingExecutorInit {
+  /** Answers tasks automatically; without it tasks wait for `answer()`. */
+  handler?: TaskHandler
+  /** Called when a task (or a new turn) arrives, after it is stored. */
+  onInbound?: (task: InboundTask) => void
+}
+
+export class StarlingExecutor implements AgentExecutor {
+  private readonly init: StarlingExecutorInit
+  private readonly live = new Map<string, Execution>()
+
+  constructor (init: StarlingExecutorInit = {}) {
+    this.init = init
+  }
+
+  /** Whether the task is being executed right now (so `answer()` would reach it). */
+  isLive (taskId: string): boolean {
+    return this.live.has(taskId)
+  }
+
+  /** Ends the live execution of `taskId` with `outcome`. False when there is none. */
+  answer (taskId: string, outcome: TaskOutcome): boolean {
+    const execution = this.live.get(taskId)
+    if (execution == null || execution.settled) return false
+    execution.answer.resolve(outcome)
+    return true
+  }
+
+  execute = async (context: RequestContext, bus: ExecutionEventBus): Promise<void> => {
+    const { taskId, contextId } = context
+    const execution: Execution = {
+      contextId,
+      controller: new AbortController(),
+      answer: Promise.withResolvers<TaskOutcome | undefined>(),
+      settled: false
+    }
+    this.live.set(taskId, execution)
+    try {
+      bus.publish(AgentEvent.task(context.task ?? newTask(taskId, contextId)))
+      bus.publish(AgentEvent.statusUpdate({
+        taskId, contextId, metadata: {}, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() }
+      }))
+      const message = Message.toJSON(context.userMessage) as MessageJson
+      const inbound: InboundTask = {
+        taskId,
+        contextId,
+        from: context.context.user?.userName ?? '',
+        message,
+        text: message.parts.filter(p => typeof p.text === 'string').map(p => p.text).join('\n')
+      }
+      this.init.onInbound?.(inbound)
+
+      let outcome: TaskOutcome | undefined
+      if (this.init.handler != null) {
+        try {
+          outcome = await Promise.race([this.init.handler(inbound, execution.controller.signal), execution.answer.promise])
+        } catch (err) {
+          outcome = { kind: 'failed', text: errorMessage(err) }
+        }
+      } else {
+        outcome = await execution.answer.promise
+      }
+      if (outcome == null || execution.settled) return
+      execution.settled = true
+      publishEvents(bus, outcomeEvents(taskId, contextId, outcome))
+    } finally {
+      this.live.delete(taskId)
+    }
+  }
+
+  cancelTask = async (taskId: string, bus: ExecutionEventBus): Promise<void> => {
+    const execution = this.live.get(taskId)
+    if (execution != null) {
+      execution.settled = true
+      execution.controller.abort()
+      execution.answer.resolve(undefined)
+    }
+    publishEvents(bus, outcomeEvents(taskId, execution?.contextId ?? '', { kind: 'canceled' }))
+  }
+}
+
+/** Publishes A2A events given in their JSON form on the SDK's event bus. */
+export function publishEvents (bus: ExecutionEventBus, events: StreamResponseJson[]): void {
+  for (const json of events) {
+    const payload = StreamResponse.fromJSON(json).payload
+    switch (payload?.$case) {
+      case 'task': bus.publish(AgentEvent.task(payload.value)); break
+      case 'message': bus.publish(AgentEvent.message(payload.value)); break
+      case 'statusUpdate': bus.publish(AgentEvent.statusUpdate(payload.value)); break
+      case 'artifactUpdate': bus.publish(AgentEvent.artifactUpdate(payload.value)); break
+    }
+  }
+}
+
+function newTask (id: string, contextId: string): Task {
+  return {
+    id,
+    contextId,
+    status: { state: TaskState.TASK_STATE_SUBMITTED, message: undefined, timestamp: now() },
+    artifacts: [],
+    history: [],
+    metadata: {}
+  }
+}
+
+function now (): string {
+  return new Date().toISOString()
+}

@@ -1,0 +1,104 @@
+/**
+ * The A2A task state machine, as both ends of a task apply it.
+ *
+ *   submitted → working → completed | failed | canceled | rejected
+ *        │          ↕
+ *        │   input-required / auth-required (interrupted: waits for the sender)
+ *        └→ rejected | canceled | failed
+ *
+ * Terminal states are final. A sender applies the updates it receives with `applyStreamResponse`,
+ * which ignores anything that would move a task backwards or out of a terminal state, so a
+ * replayed or reordered update (the outbox retries by id) cannot corrupt what a person sees.
+ */
+import type { ArtifactJson, StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
+
+export const TERMINAL_STATES: readonly TaskStateName[] = [
+  'TASK_STATE_COMPLETED', 'TASK_STATE_FAILED', 'TASK_STATE_CANCELED', 'TASK_STATE_REJECTED'
+]
+
+export const INTERRUPTED_STATES: readonly TaskStateName[] = ['TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED']
+
+/** States a task can be in while it still expects something to happen. */
+export const OPEN_STATES: readonly TaskStateName[] = [
+  'TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING', 'TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED'
+]
+
+const TRANSITIONS: Record<TaskStateName, readonly TaskStateName[]> = {
+  TASK_STATE_SUBMITTED: ['TASK_STATE_WORKING', 'TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED', ...TERMINAL_STATES],
+  TASK_STATE_WORKING: ['TASK_STATE_INPUT_REQUIRED', 'TASK_STATE_AUTH_REQUIRED', ...TERMINAL_STATES],
+  TASK_STATE_INPUT_REQUIRED: ['TASK_STATE_WORKING', 'TASK_STATE_SUBMITTED', 'TASK_STATE_CANCELED', 'TASK_STATE_FAILED', 'TASK_STATE_REJECTED', 'TASK_STATE_COMPLETED'],
+  TASK_STATE_AUTH_REQUIRED: ['TASK_STATE_WORKING', 'TASK_STATE_CANCELED', 'TASK_STATE_FAILED', 'TASK_STATE_REJECTED'],
+  TASK_STATE_COMPLETED: [],
+  TASK_STATE_FAILED: [],
+  TASK_STATE_CANCELED: [],
+  TASK_STATE_REJECTED: []
+}
+
+export function isTerminal (state: TaskStateName): boolean {
+  return TERMINAL_STATES.includes(state)
+}
+
+/** Whether a task may go from `from` to `to`. Staying in the same state is always allowed. */
+export function canTransition (from: TaskStateName, to: TaskStateName): boolean {
+  return from === to || TRANSITIONS[from].includes(to)
+}
+
+/** Human words for a state, for lists and the CLI. */
+export function stateLabel (state: TaskStateName): string {
+  return state.replace('TASK_STATE_', '').toLowerCase().replace('_', '-')
+}
+
+/**
+ * Applies one item of a SendStreamingMessage / SubscribeToTask stream to the sender's copy of a
+ * task. Returns the new task, or the same object when the item changes nothing or would be an
+ * illegal transition.
+ */
+export function applyStreamResponse (task: TaskJson, item: StreamResponseJson): TaskJson {
+  if (item.task != null) {
+    if (item.task.id !== task.id) return task
+    if (!canTransition(task.status.state, item.task.status.state)) return task
+    if (isTerminal(task.status.state) && item.task.status.state === task.status.state) return task
+    return {
+      ...item.task,
+      history: (item.task.history?.length ?? 0) > 0 ? item.task.history : task.history,
+      artifacts: mergeArtifactLists(task.artifacts ?? [], item.task.artifacts ?? [])
+    }
+  }
+  if (item.statusUpdate != null) {
+    const update = item.statusUpdate
+    if (update.taskId !== task.id) return task
+    if (!canTransition(task.status.state, update.status.state)) return task
+    if (isTerminal(task.status.state)) return task
+    const history = [...(task.history ?? [])]
+    const message = update.status.message
+    if (message != null && !history.some(m => m.messageId === message.messageId)) history.push(message)
+    return { ...task, status: update.status, history }
+  }
+  if (item.artifactUpdate != null) {
+    const update = item.artifactUpdate
+    if (update.taskId !== task.id) return task
+    return { ...task, artifacts: applyArtifact(task.artifacts ?? [], update.artifact, update.append === true) }
+  }
+  return task
+}
+
+function applyArtifact (artifacts: ArtifactJson[], artifact: ArtifactJson, append: boolean): ArtifactJson[] {
+  const index = artifacts.findIndex(a => a.artifactId === artifact.artifactId)
+  if (index === -1) return [...artifacts, artifact]
+  const out = [...artifacts]
+  const existing = artifacts[index]
+  out[index] = append && existing != null
+    ? { ...existing, ...artifact, parts: [...existing.parts, ...artifact.parts] }
+    : artifact
+  return out
+}
+
+function mergeArtifactLists (known: ArtifactJson[], incoming: ArtifactJson[]): ArtifactJson[] {
+  let out = known
+  for (const artifact of incoming) {
+    const index = out.findIndex(a => a.artifactId === artifact.artifactId)
+    if (index === -1) out = [...out, artifact]
+    else { out = [...out]; out[index] = artifact }
+  }
+  return out
+}
