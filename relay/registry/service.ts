@@ -1,0 +1,149 @@
+/**
+ * The registry as a libp2p protocol on the relay. The publisher is always the stream's remote
+ * PeerID, authenticated by Noise: no request can act on another peer's entry.
+ */
+import { logger } from '@libp2p/logger'
+import type { Connection, Libp2p, PeerId, Stream } from '@libp2p/interface'
+import { errorResponse, isObject, RpcErrorCode, successResponse } from '../../src/core/rpc/jsonrpc.js'
+import type { JsonRpcId, JsonRpcRequest, JsonRpcResponse } from '../../src/core/rpc/jsonrpc.js'
+import { serveRpc } from '../../src/core/rpc/server.js'
+import { REGISTRY_MAX_FRAME_BYTES, REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
+import type { AgentEntry, DiscoverResult, PublishResult } from '../../src/core/registry/protocol.js'
+import { checkCard } from './card-schema.js'
+import { RegistryFullError } from './registry.js'
+import type { Registry, RegistryEntry } from './registry.js'
+
+const log = logger('starling:relay:registry')
+
+/** How often lapsed entries are dropped, in ms. */
+export const DEFAULT_SWEEP_INTERVAL_MS = 10_000
+/** Registry streams one peer may hold open at once. */
+export const MAX_REGISTRY_STREAMS_PER_PEER = 2
+/** Registry calls in flight on one stream. */
+export const MAX_REGISTRY_CALLS_PER_STREAM = 8
+
+export interface RegistryServiceInit {
+  registry: Registry
+  /** The relay's own addresses (with `/p2p/<relay>`), to build each agent's circuit addresses. */
+  relayAddrs: () => string[]
+  sweepIntervalMs?: number
+}
+
+export class RegistryService {
+  readonly registry: Registry
+  private readonly node: Libp2p
+  private readonly relayAddrs: () => string[]
+  private readonly sweepIntervalMs: number
+  private sweeper?: ReturnType<typeof setInterval>
+
+  constructor (node: Libp2p, init: RegistryServiceInit) {
+    this.node = node
+    this.registry = init.registry
+    this.relayAddrs = init.relayAddrs
+    this.sweepIntervalMs = init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
+  }
+
+  async start (): Promise<void> {
+    await this.node.handle(REGISTRY_PROTOCOL, async (stream, connection) => { await this.serve(stream, connection) }, {
+      maxInboundStreams: MAX_REGISTRY_STREAMS_PER_PEER
+    })
+    this.node.addEventListener('peer:connect', this.onConnect)
+    this.node.addEventListener('peer:disconnect', this.onDisconnect)
+    this.sweeper = setInterval(() => { this.registry.sweep() }, this.sweepIntervalMs)
+  }
+
+  async stop (): Promise<void> {
+    clearInterval(this.sweeper)
+    this.node.removeEventListener('peer:connect', this.onConnect)
+    this.node.removeEventListener('peer:disconnect', this.onDisconnect)
+    await this.node.unhandle(REGISTRY_PROTOCOL)
+  }
+
+  /** An entry as the protocol and the HTTP view describe it. */
+  describe (entry: RegistryEntry): AgentEntry {
+    return {
+      peerId: entry.peerId,
+      card: entry.card,
+      addresses: entry.addresses,
+      expiresAt: new Date(entry.expiresAt).toISOString(),
+      online: entry.offlineSince == null
+    }
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.registry.setOnline(evt.detail.toString(), true)
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.registry.setOnline(evt.detail.toString(), false)
+  }
+
+  private async serve (stream: Stream, connection: Connection): Promise<void> {
+    const caller = connection.remotePeer.toString()
+    await serveRpc(stream, {
+      maxFrameBytes: REGISTRY_MAX_FRAME_BYTES,
+      maxInFlight: MAX_REGISTRY_CALLS_PER_STREAM,
+      handler: (request) => this.call(request, caller)
+    })
+  }
+
+  /** One registry call from `caller`. Exported behaviour: every refusal says why. */
+  call (request: JsonRpcRequest, caller: string): JsonRpcResponse {
+    const id = request.id ?? null
+    const params = request.params ?? {}
+    if (!isObject(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an object')
+    if (params.peerId !== undefined && params.peerId !== caller) {
+      return errorResponse(id, RpcErrorCode.Forbidden,
+        `you are ${caller}; a peer can only ${request.method === RegistryMethod.Remove ? 'remove' : 'publish'} its own entry, not ${String(params.peerId)}`)
+    }
+    switch (request.method) {
+      case RegistryMethod.Publish: return this.publish(id, params, caller)
+      case RegistryMethod.Remove:
+        return successResponse(id, { removed: this.registry.remove(caller) })
+      case RegistryMethod.Discover: return this.discover(id, params)
+      default:
+        return errorResponse(id, RpcErrorCode.MethodNotFound, `unknown registry method ${request.method}`)
+    }
+  }
+
+  private publish (id: JsonRpcId, params: Record<string, unknown>, caller: string): JsonRpcResponse {
+    const ttl = params.ttlSeconds
+    if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl))) {
+      return errorResponse(id, RpcErrorCode.InvalidParams, 'ttlSeconds must be a number')
+    }
+    const check = checkCard(params.card, caller)
+    if (!check.ok) return errorResponse(id, check.forbidden === true ? RpcErrorCode.Forbidden : RpcErrorCode.InvalidParams, check.reason)
+    try {
+      const entry = this.registry.publish(caller, check.card, {
+        ttlSeconds: ttl,
+        addresses: this.relayAddrs().map(a => `${a}/p2p-circuit/p2p/${caller}`),
+        online: this.node.getConnections().some(c => c.remotePeer.toString() === caller)
+      })
+      log('%s published %s (%d skills)', caller, check.card.name, check.card.skills.length)
+      const result: PublishResult = {
+        expiresAt: new Date(entry.expiresAt).toISOString(),
+        ttlSeconds: Math.round((entry.expiresAt - entry.publishedAt) / 1000)
+      }
+      return successResponse(id, result)
+    } catch (err) {
+      if (err instanceof RegistryFullError) return errorResponse(id, RpcErrorCode.Unavailable, err.message)
+      throw err
+    }
+  }
+
+  private discover (id: JsonRpcId, params: Record<string, unknown>): JsonRpcResponse {
+    const { skill, tags, limit } = params
+    if (skill !== undefined && (typeof skill !== 'string' || skill.length === 0 || skill.length > 128)) {
+      return errorResponse(id, RpcErrorCode.InvalidParams, 'skill must be a string of 1 to 128 characters')
+    }
+    if (tags !== undefined && (!Array.isArray(tags) || tags.length > 32 || tags.some(t => typeof t !== 'string'))) {
+      return errorResponse(id, RpcErrorCode.InvalidParams, 'tags must be an array of at most 32 strings')
+    }
+    if (limit !== undefined && (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 1)) {
+      return errorResponse(id, RpcErrorCode.InvalidParams, 'limit must be a positive number')
+    }
+    const entries = this.registry.discover({ skill, tags: tags as string[] | undefined, limit })
+    const result: DiscoverResult = { agents: entries.map(e => this.describe(e)) }
+    return successResponse(id, result)
+  }
+}
