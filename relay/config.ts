@@ -28,6 +28,8 @@ export interface RelayConfig {
   maxConnections: number
   /** Registry entries held at once. */
   maxAgents: number
+  /** STUN/TURN URLs browsers use to set up direct WebRTC connections (handed out by /api/v1/relay). */
+  iceServers: string[]
 }
 
 interface Option {
@@ -49,7 +51,8 @@ export const OPTIONS: Record<keyof RelayConfig, Option> = {
   relayDataLimit: { flag: 'relay-data-limit', env: 'STARLING_RELAY_DATA_LIMIT', default: String(64 * 1024 * 1024), kind: 'count', help: 'bytes one relayed connection may carry before it is closed' },
   relayDurationLimit: { flag: 'relay-duration-limit', env: 'STARLING_RELAY_DURATION_LIMIT', default: '1800', kind: 'count', help: 'seconds one relayed connection may last before it is closed' },
   maxConnections: { flag: 'max-connections', env: 'STARLING_MAX_CONNECTIONS', default: '4096', kind: 'count', help: 'connections accepted at once' },
-  maxAgents: { flag: 'max-agents', env: 'STARLING_MAX_AGENTS', default: '10000', kind: 'count', help: 'registry entries held at once' }
+  maxAgents: { flag: 'max-agents', env: 'STARLING_MAX_AGENTS', default: '10000', kind: 'count', help: 'registry entries held at once' },
+  iceServers: { flag: 'ice-servers', env: 'STARLING_ICE_SERVERS', default: 'stun:stun.l.google.com:19302', kind: 'list', help: 'comma-separated STUN/TURN URLs for browsers\' WebRTC ("none" for none)' }
 }
 
 export class ConfigError extends Error {}
@@ -95,6 +98,7 @@ function convert (raw: string, option: Option, source: string): unknown {
       if (raw.trim() === '') throw new ConfigError(`${source}: ${option.flag} must not be empty`)
       return raw.trim()
     case 'list':
+      if (raw.trim() === 'none') return []
       return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
     case 'port': {
       const n = Number(raw)

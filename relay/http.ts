@@ -16,8 +16,17 @@ export interface RelayHttpInit {
   /** `GET /health` body. */
   health: () => Record<string, unknown>
   /** The relay's PeerID and dialable multiaddrs, best first for a client that reached us at `host`. */
-  relayInfo: (host: string | undefined) => { peerId: string, multiaddrs: string[] }
+  relayInfo: (host: string | undefined) => RelayInfo
   agents: (query: { skill?: string, tags?: string[], limit?: number }) => AgentEntry[]
+}
+
+/** `GET /api/v1/relay`: how the PWA served by this relay reaches it. */
+export interface RelayInfo {
+  peerId: string
+  /** Dialable multiaddrs, best first for the asking client. */
+  multiaddrs: string[]
+  /** ICE servers for WebRTC, as RTCConfiguration.iceServers takes them. */
+  iceServers: Array<{ urls: string[] }>
 }
 
 const CONTENT_TYPES: Record<string, string> = {

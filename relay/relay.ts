@@ -48,7 +48,11 @@ export async function startRelay (config: RelayConfig): Promise<RunningRelay> {
       reservations: parts.node?.services.relay.reservations.size ?? 0,
       agents: parts.service?.registry.size ?? 0
     }),
-    relayInfo: (host) => ({ peerId: parts.node?.peerId.toString() ?? '', multiaddrs: preferFor(host, multiaddrs()) }),
+    relayInfo: (host) => ({
+      peerId: parts.node?.peerId.toString() ?? '',
+      multiaddrs: preferFor(host, multiaddrs()),
+      iceServers: config.iceServers.length > 0 ? [{ urls: config.iceServers }] : []
+    }),
     agents: (query) => {
       const service = parts.service
       return service == null ? [] : service.registry.discover(query).map(e => service.describe(e))
