@@ -1,0 +1,188 @@
+/**
+ * The A2A binding over a real libp2p connection (TCP, Noise, yamux) between two nodes: the SDK
+ * client through our TransportFactory against the SDK handler behind our server, and raw frames
+ * for everything a misbehaving peer could send.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import * as varint from 'uint8-varint'
+import { ClientFactory } from '@a2a-js/sdk/client'
+import type { Client } from '@a2a-js/sdk/client'
+import { AgentCard, SendMessageRequest } from '@a2a-js/sdk'
+import { TaskNotFoundError } from '@a2a-js/sdk/errors'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { encodeFrame, FrameDecoder } from '../rpc/frame.js'
+import { RpcClient } from '../rpc/client.js'
+import { RpcErrorCode } from '../rpc/jsonrpc.js'
+import { memoryStorage } from '../store/memory.js'
+import { InboundTasks } from '../tasks/inbound.js'
+import { A2A_PROTOCOL, bindingInterface, buildAgentCard } from './binding.js'
+import type { AgentCardJson } from './json.js'
+import { A2AServer } from './server.js'
+import { a2aErrorFromRpc, Libp2pTransportFactory } from './transport.js'
+
+async function node (): Promise<Libp2p> {
+  return await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()]
+  })
+}
+
+describe('A2A over libp2p', () => {
+  let agent: Libp2p
+  let caller: Libp2p
+  let other: Libp2p
+  let inbound: InboundTasks
+  let card: AgentCardJson
+
+  beforeEach(async () => {
+    [agent, caller, other] = await Promise.all([node(), node(), node()])
+    card = buildAgentCard(agent.peerId.toString(), { name: 'agent', description: '', skills: [{ id: 'echo' }] })
+    inbound = new InboundTasks({
+      records: memoryStorage().tasks,
+      card: () => card,
+      // "wait" waits for respond(); anything else is echoed at once
+      handler: async (task, signal) => {
+        if (task.text !== 'wait') return { kind: 'completed', text: `echo: ${task.text}` }
+        return await new Promise((resolve) => { signal.addEventListener('abort', () => { resolve({ kind: 'failed', text: 'aborted' }) }) })
+      }
+    })
+    await new A2AServer(agent, { requestHandler: () => inbound.requestHandler(), maxFrameBytes: 64 * 1024 }).start()
+  })
+
+  afterEach(async () => {
+    await Promise.all([agent.stop(), caller.stop(), other.stop()])
+  })
+
+  /** An SDK client on `from` for the agent, through the libp2p TransportFactory. */
+  async function sdkClient (from: Libp2p): Promise<Client> {
+    let shared: RpcClient | undefined
+    const factory = new ClientFactory({
+      transports: [new Libp2pTransportFactory(async () => {
+        if (shared?.isOpen !== true) {
+          const stream = await from.dialProtocol(agent.getMultiaddrs()[0]!, A2A_PROTOCOL)
+          shared = new RpcClient(stream, { toError: a2aErrorFromRpc })
+        }
+        return shared
+      })]
+    })
+    return await factory.createFromAgentCard(AgentCard.fromJSON({ ...card, supportedInterfaces: [bindingInterface(agent.peerId.toString())] }))
+  }
+
+  async function rawStream (from: Libp2p = caller): Promise<{ stream: Stream, frames: unknown[], received: (n: number) => Promise<void>, closed: Promise<void> }> {
+    const stream = await from.dialProtocol(agent.getMultiaddrs()[0]!, A2A_PROTOCOL)
+    const frames: unknown[] = []
+    const waiters: Array<{ n: number, resolve: () => void }> = []
+    const decoder = new FrameDecoder()
+    stream.addEventListener('message', (evt) => {
+      for (const f of decoder.push(evt.data)) if (f.ok) frames.push(f.value)
+      for (const w of waiters.filter(w => frames.length >= w.n)) w.resolve()
+    })
+    const closed = new Promise<void>((resolve) => { stream.addEventListener('remoteCloseWrite', () => { resolve() }) })
+    return {
+      stream,
+      frames,
+      closed,
+      received: async (n) => { if (frames.length < n) await new Promise<void>(resolve => waiters.push({ n, resolve })) }
+    }
+  }
+
+  it('runs SendMessage, GetTask and CancelTask from the SDK client through the binding', async () => {
+    const client = await sdkClient(caller)
+    const result = await client.sendMessage(SendMessageRequest.fromJSON({
+      message: { messageId: 'm1', role: 'ROLE_USER', parts: [{ text: 'hello' }] }
+    }))
+    expect('status' in result && result.status?.state).toBe(3 /* TASK_STATE_COMPLETED */)
+    const id = (result as { id: string }).id
+    const task = await client.getTask({ id, tenant: '' })
+    expect(task.artifacts[0]?.parts[0]?.content).toEqual({ $case: 'text', value: 'echo: hello' })
+    expect(task.history.map(m => m.messageId)).toContain('m1')
+
+    // a task still working can be canceled; a finished one cannot
+    const stream = client.sendMessageStream(SendMessageRequest.fromJSON({
+      message: { messageId: 'm2', role: 'ROLE_USER', parts: [{ text: 'wait' }] }
+    }))
+    const first = await stream.next()
+    const waitingId = first.value?.payload?.$case === 'task' ? first.value.payload.value.id : ''
+    const canceled = await client.cancelTask({ id: waitingId, tenant: '', metadata: {} })
+    expect(canceled.status?.state).toBe(5 /* TASK_STATE_CANCELED */)
+    await expect(client.cancelTask({ id, tenant: '', metadata: {} })).rejects.toMatchObject({ name: expect.stringMatching(/NotCancelable/) })
+  })
+
+  it('streams the task, its status and its artifact, then ends the stream', async () => {
+    const client = await sdkClient(caller)
+    const kinds: string[] = []
+    for await (const item of client.sendMessageStream(SendMessageRequest.fromJSON({
+      message: { messageId: 'm3', role: 'ROLE_USER', parts: [{ text: 'stream me' }] }
+    }))) kinds.push(item.payload?.$case ?? '?')
+    expect(kinds[0]).toBe('task')
+    expect(kinds).toContain('artifactUpdate')
+    expect(kinds.at(-1)).toBe('statusUpdate')
+  })
+
+  it('shows a peer only its own tasks', async () => {
+    const mine = await sdkClient(caller)
+    const theirs = await sdkClient(other)
+    const result = await mine.sendMessage(SendMessageRequest.fromJSON({
+      message: { messageId: 'm4', role: 'ROLE_USER', parts: [{ text: 'private' }] }
+    }))
+    const id = (result as { id: string }).id
+    await expect(theirs.getTask({ id, tenant: '' })).rejects.toBeInstanceOf(TaskNotFoundError)
+    await expect(theirs.cancelTask({ id, tenant: '', metadata: {} })).rejects.toBeInstanceOf(TaskNotFoundError)
+    const list = await theirs.listTasks({ tenant: '', contextId: '', status: 0, pageToken: '', statusTimestampAfter: undefined })
+    expect(list.tasks).toEqual([])
+    // nor continue it by naming its id in a new message
+    await expect(theirs.sendMessage(SendMessageRequest.fromJSON({
+      message: { messageId: 'm5', taskId: id, role: 'ROLE_USER', parts: [{ text: 'hijack' }] }
+    }))).rejects.toBeInstanceOf(TaskNotFoundError)
+  })
+
+  it('answers unknown methods, bad params and unsupported versions with JSON-RPC errors', async () => {
+    const { stream, frames, received } = await rawStream()
+    stream.send(encodeFrame({ jsonrpc: '2.0', id: 1, method: 'tasks/send', params: {} }))
+    stream.send(encodeFrame({ jsonrpc: '2.0', id: 2, method: 'SendMessage', params: 'not an object' }))
+    stream.send(encodeFrame({ jsonrpc: '2.0', id: 3, method: 'SendMessage', params: { message: 42 } }))
+    stream.send(encodeFrame({ jsonrpc: '2.0', id: 4, method: 'GetTask', params: { id: '' } }))
+    stream.send(encodeFrame({ jsonrpc: '2.0', id: 5, method: 'GetTask', params: { id: 'x' }, serviceParameters: { 'A2A-Version': '0.3' } }))
+    stream.send(encodeFrame({ jsonrpc: '2.0', id: 6, method: 'SubscribeToTask', params: { id: 'no-such-task' } }))
+    await received(6)
+    const byId = new Map(frames.map(f => [(f as { id: number }).id, f]))
+    expect(byId.get(1)).toMatchObject({ error: { code: RpcErrorCode.MethodNotFound } })
+    expect(byId.get(2)).toMatchObject({ error: { code: RpcErrorCode.InvalidParams } })
+    expect(byId.get(3)).toMatchObject({ error: { code: expect.any(Number) } })
+    expect(byId.get(4)).toMatchObject({ error: { code: RpcErrorCode.InvalidParams } })
+    expect(byId.get(5)).toMatchObject({ error: { code: -32009 } })
+    expect(byId.get(6)).toMatchObject({ error: { code: -32001 } })
+  })
+
+  it('survives malformed and oversized frames, and keeps serving other streams', async () => {
+    const bad = await rawStream()
+    const junk = new TextEncoder().encode('{"jsonrpc":')
+    bad.stream.send(varint.encode(junk.byteLength))
+    bad.stream.send(junk)
+    await bad.received(1)
+    expect(bad.frames[0]).toMatchObject({ id: null, error: { code: RpcErrorCode.ParseError } })
+
+    bad.stream.send(varint.encode(10 * 1024 * 1024))
+    bad.stream.send(new Uint8Array(1024))
+    await bad.received(2)
+    expect(bad.frames[1]).toMatchObject({ id: null, error: { code: RpcErrorCode.FrameTooLarge } })
+    await bad.closed
+
+    // another peer (and the same one, on a new stream) are served as before
+    const client = await sdkClient(other)
+    const result = await client.sendMessage(SendMessageRequest.fromJSON({
+      message: { messageId: 'm6', role: 'ROLE_USER', parts: [{ text: 'still there?' }] }
+    }))
+    expect((result as { status?: { state: number } }).status?.state).toBe(3)
+    const again = await rawStream()
+    again.stream.send(encodeFrame({ jsonrpc: '2.0', id: 9, method: 'GetTask', params: { id: 'nope' } }))
+    await again.received(1)
+    expect(again.frames[0]).toMatchObject({ id: 9, error: { code: -32001 } })
+  })
+})
