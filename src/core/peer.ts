@@ -6,6 +6,7 @@
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { logger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { ClientFactory, ClientFactoryOptions } from '@a2a-js/sdk/client'
 import { AgentCard } from '@a2a-js/sdk'
 import type { Client } from '@a2a-js/sdk/client'
@@ -35,6 +36,9 @@ import type { SendOptions } from './tasks/outbound.js'
 
 const log = logger('starling:peer')
 
+/** How stale an agent's `seenAt` in the directory may get before a discover rewrites it, in ms. */
+const DIRECTORY_REFRESH_MS = 60_000
+
 export interface StarlingPeerInit {
   storage: PeerStorage
   /** The platform's transports (WebSockets + WebRTC in the browser, TCP natively). */
@@ -43,8 +47,8 @@ export interface StarlingPeerInit {
   listen: string[]
   /** Relay multiaddrs, in order of preference; asked again before every connection attempt. */
   relayAddrs: (options: { signal: AbortSignal }) => Promise<string[]>
-  /** The profile to start with when storage holds none. */
-  defaultProfile: AgentProfile
+  /** The profile to start with when storage holds none (it may depend on the new PeerID). */
+  defaultProfile: AgentProfile | ((peerId: string) => AgentProfile)
   /** Answers inbound tasks automatically; without it they wait in the inbox for `respond()`. */
   handler?: TaskHandler
   /** Upgrade relayed connections to direct WebRTC ones (browsers). */
@@ -102,7 +106,12 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   /** Loads (or creates) the peer's identity from storage and builds the peer. Call start() next. */
   static async create (init: StarlingPeerInit): Promise<StarlingPeer> {
     const privateKey = await loadOrCreateIdentity(init.storage)
-    const profile = (await init.storage.profile.load()) ?? init.defaultProfile
+    let profile = await init.storage.profile.load()
+    if (profile == null) {
+      const peerId = peerIdFromPrivateKey(privateKey).toString()
+      profile = typeof init.defaultProfile === 'function' ? init.defaultProfile(peerId) : init.defaultProfile
+      await init.storage.profile.save(profile)
+    }
     const node = await createStarlingNode({
       privateKey,
       transports: init.transports,
@@ -124,7 +133,13 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     this.currentCard = buildAgentCard(this.peerId, profile)
     this.relay = new RelayLink(node, { relayAddrs: init.relayAddrs })
     this.connector = new PeerConnector({ node, relay: this.relay })
-    this.registry = new RegistryClient({ connector: this.connector, relay: this.relay })
+    this.registry = new RegistryClient({
+      connector: this.connector,
+      relay: this.relay,
+      onPublish: (outcome) => {
+        this.setRegistry('result' in outcome ? { expiresAt: outcome.result.expiresAt } : { error: errorMessage(outcome.error) })
+      }
+    })
     const onChange = (record: TaskRecord): void => { this.safeDispatchEvent('task', { detail: record }) }
     this.inbound = new InboundTasks({
       records: init.storage.tasks,
@@ -212,12 +227,18 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   async discover (params: DiscoverParams = {}, options: { signal?: AbortSignal } = {}): Promise<AgentEntry[]> {
     const entries = await this.registry.discover(params, options)
     const seenAt = Date.now()
+    let changed = false
     for (const entry of entries) {
+      if (entry.peerId === this.peerId) continue
+      const known = this.agents.get(entry.peerId)
+      // the directory is written when a card changes, and at most once a minute per agent otherwise
+      if (known != null && seenAt - known.seenAt < DIRECTORY_REFRESH_MS && JSON.stringify(known.card) === JSON.stringify(entry.card)) continue
       const agent: KnownAgent = { peerId: entry.peerId, card: entry.card, seenAt }
       this.agents.set(entry.peerId, agent)
       await this.storage.agents.put(agent)
+      changed = true
     }
-    if (entries.length > 0) this.safeDispatchEvent('agents', { detail: [...this.agents.values()] })
+    if (changed) this.safeDispatchEvent('agents', { detail: this.knownAgents() })
     return entries
   }
 
@@ -270,11 +291,10 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
 
   private async publish (): Promise<void> {
     try {
-      const result = await this.registry.publish(this.currentCard)
-      this.setRegistry({ expiresAt: result.expiresAt })
+      await this.registry.publish(this.currentCard)
     } catch (err) {
+      // the registry client reports it (onPublish) and retries
       log.error('publishing our card failed - %e', err)
-      this.setRegistry({ error: errorMessage(err) })
     }
   }
 

@@ -17,8 +17,11 @@ export const WEBRTC_SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
 /** Time allowed for one WebRTC upgrade attempt, in ms (ICE on a LAN takes well under a second). */
 export const DEFAULT_UPGRADE_TIMEOUT_MS = 8_000
 
-/** Attempts per peer; about 1 in 15 first WebRTC dials needs a second try. */
+/** Attempts per round; about 1 in 15 first WebRTC dials needs a second try. */
 export const DEFAULT_UPGRADE_ATTEMPTS = 2
+
+/** Waits before further rounds while the peer is still only relayed, in ms. */
+export const DEFAULT_UPGRADE_RETRY_DELAYS_MS = [15_000, 60_000, 300_000]
 
 export type ConnectionKind = 'direct' | 'webrtc' | 'relayed'
 
@@ -32,6 +35,7 @@ export function connectionKind (connection: Connection): ConnectionKind {
 export interface DirectUpgraderInit {
   attempts?: number
   timeoutMs?: number
+  retryDelaysMs?: number[]
 }
 
 export class DirectUpgrader {
@@ -39,7 +43,9 @@ export class DirectUpgrader {
   private readonly relay: RelayLink
   private readonly attempts: number
   private readonly timeoutMs: number
+  private readonly retryDelaysMs: number[]
   private readonly inProgress = new Set<string>()
+  private readonly retries = new Map<string, ReturnType<typeof setTimeout>>()
   private running = false
 
   constructor (node: Libp2p, relay: RelayLink, init: DirectUpgraderInit = {}) {
@@ -47,6 +53,7 @@ export class DirectUpgrader {
     this.relay = relay
     this.attempts = init.attempts ?? DEFAULT_UPGRADE_ATTEMPTS
     this.timeoutMs = init.timeoutMs ?? DEFAULT_UPGRADE_TIMEOUT_MS
+    this.retryDelaysMs = init.retryDelaysMs ?? DEFAULT_UPGRADE_RETRY_DELAYS_MS
   }
 
   start (): void {
@@ -57,13 +64,26 @@ export class DirectUpgrader {
   stop (): void {
     this.running = false
     this.node.removeEventListener('peer:identify', this.onIdentify)
+    for (const timer of this.retries.values()) clearTimeout(timer)
+    this.retries.clear()
   }
 
   private readonly onIdentify = (evt: CustomEvent<IdentifyResult>): void => {
     const { connection, protocols, peerId } = evt.detail
     if (connectionKind(connection) !== 'relayed' || connection.direction !== 'outbound') return
     if (!protocols.includes(WEBRTC_SIGNALING_PROTOCOL)) return
-    void this.upgrade(peerId.toString())
+    void this.upgradeWithRetries(peerId.toString(), 0)
+  }
+
+  /** One round of attempts now; if it fails while the peer stays relayed, another round later. */
+  private async upgradeWithRetries (peerId: string, round: number): Promise<void> {
+    if (await this.upgrade(peerId)) return
+    const delay = this.retryDelaysMs[round]
+    if (delay == null || !this.running || this.retries.has(peerId)) return
+    this.retries.set(peerId, setTimeout(() => {
+      this.retries.delete(peerId)
+      if (this.running && this.hasRelayed(peerId) && !this.hasDirect(peerId)) void this.upgradeWithRetries(peerId, round + 1)
+    }, delay))
   }
 
   /** Dials `peerId` over WebRTC through the relay unless a direct connection already exists. */
@@ -91,6 +111,10 @@ export class DirectUpgrader {
     } finally {
       this.inProgress.delete(peerId)
     }
+  }
+
+  private hasRelayed (peerId: string): boolean {
+    return this.node.getConnections().some(c => c.remotePeer.toString() === peerId && c.status === 'open' && connectionKind(c) === 'relayed')
   }
 
   private hasDirect (peerId: string): boolean {

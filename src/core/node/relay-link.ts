@@ -22,6 +22,13 @@ export const DEFAULT_RELAY_RETRY_MAX_MS = 30_000
 /** Time allowed for one relay dial, in ms. */
 export const DEFAULT_RELAY_DIAL_TIMEOUT_MS = 10_000
 
+/**
+ * Events after which our addresses may have gained or lost the relay circuit. The circuit
+ * listener fires `transport:listening` as soon as the reservation is made; `self:peer:update`
+ * follows a second later (libp2p debounces it), so waiting for it alone reports late.
+ */
+const ADDRESS_EVENTS = ['transport:listening', 'transport:close', 'self:peer:update'] as const
+
 export type RelayState = 'connecting' | 'connected' | 'reserved' | 'offline' | 'stopped'
 
 export interface RelayStatus {
@@ -78,7 +85,7 @@ export class RelayLink extends TypedEventEmitter<RelayLinkEvents> {
     if (this.controller != null) return
     this.controller = new AbortController()
     this.node.addEventListener('peer:disconnect', this.onDisconnect)
-    this.node.addEventListener('self:peer:update', this.onSelfUpdate)
+    for (const event of ADDRESS_EVENTS) this.node.addEventListener(event, this.onAddressesChanged)
     void this.run(this.controller.signal)
   }
 
@@ -86,7 +93,7 @@ export class RelayLink extends TypedEventEmitter<RelayLinkEvents> {
     this.controller?.abort()
     this.controller = undefined
     this.node.removeEventListener('peer:disconnect', this.onDisconnect)
-    this.node.removeEventListener('self:peer:update', this.onSelfUpdate)
+    for (const event of ADDRESS_EVENTS) this.node.removeEventListener(event, this.onAddressesChanged)
     this.wake?.()
     this.setStatus({ state: 'stopped' })
   }
@@ -104,8 +111,10 @@ export class RelayLink extends TypedEventEmitter<RelayLinkEvents> {
     }
   }
 
-  private readonly onSelfUpdate = (): void => {
-    if (this.current.state === 'connected' && this.hasReservation()) this.setStatus({ state: 'reserved' })
+  private readonly onAddressesChanged = (): void => {
+    const reserved = this.hasReservation()
+    if (this.current.state === 'connected' && reserved) this.setStatus({ state: 'reserved' })
+    else if (this.current.state === 'reserved' && !reserved) this.setStatus({ state: 'connected' })
   }
 
   private hasReservation (): boolean {

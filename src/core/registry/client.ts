@@ -25,6 +25,8 @@ export interface RegistryClientInit {
   relay: RelayLink
   ttlSeconds?: number
   timeoutMs?: number
+  /** Told the outcome of every publish, renewals and retries included. */
+  onPublish?: (outcome: { result: PublishResult } | { error: unknown }) => void
 }
 
 export class RegistryClient {
@@ -32,6 +34,7 @@ export class RegistryClient {
   private readonly relay: RelayLink
   private readonly ttlSeconds: number
   private readonly timeoutMs: number
+  private readonly onPublish: NonNullable<RegistryClientInit['onPublish']>
   private renewTimer?: ReturnType<typeof setTimeout>
   private card?: AgentCardJson
   private lastPublish?: PublishResult
@@ -41,6 +44,7 @@ export class RegistryClient {
     this.relay = init.relay
     this.ttlSeconds = init.ttlSeconds ?? DEFAULT_PUBLISH_TTL_SECONDS
     this.timeoutMs = init.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS
+    this.onPublish = init.onPublish ?? (() => {})
   }
 
   /** The result of the last successful publish, if any. */
@@ -57,10 +61,12 @@ export class RegistryClient {
       const result = await client.request(RegistryMethod.Publish, { card, ttlSeconds: this.ttlSeconds }, { signal: this.signal(options.signal) }) as PublishResult
       this.lastPublish = result
       this.scheduleRenewal(result.ttlSeconds)
+      this.onPublish({ result })
       return result
     } catch (err) {
       // try again soon: the relay may be restarting
       this.scheduleRenewal(Math.min(30, this.ttlSeconds))
+      this.onPublish({ error: err })
       throw err
     }
   }

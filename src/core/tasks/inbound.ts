@@ -13,7 +13,7 @@ import { publishEvents, StarlingExecutor } from './executor.js'
 import type { InboundTask, TaskHandler } from './executor.js'
 import { outcomeEvents } from './outcome.js'
 import type { TaskOutcome } from './outcome.js'
-import { applyStreamResponse, isTerminal, OPEN_STATES } from './state.js'
+import { applyStreamResponse, isTerminal } from './state.js'
 import { InboundTaskStore } from './task-store.js'
 import type { TaskChangeListener } from './task-store.js'
 
@@ -56,9 +56,12 @@ export class InboundTasks {
     return this.handler.handler
   }
 
-  /** Inbound tasks that wait for an answer, newest first. */
+  /**
+   * Inbound tasks that wait for an answer from us, newest first. An input-required task waits
+   * for its sender, not for us, so it is not in the inbox.
+   */
   async inbox (): Promise<TaskRecord[]> {
-    return await this.records.list({ direction: 'inbound', states: [...OPEN_STATES] })
+    return await this.records.list({ direction: 'inbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
   }
 
   /**
