@@ -1,0 +1,28 @@
+import type { ReactNode } from 'react'
+import { useInbox } from '../node/hooks.js'
+import { href, useRoute } from '../routes.js'
+import type { Route } from '../routes.js'
+
+const SECTIONS: Array<{ route: Route, label: string, matches: Array<Route['name']> }> = [
+  { route: { name: 'agents' }, label: 'Agents', matches: ['agents', 'send'] },
+  { route: { name: 'tasks' }, label: 'Tasks', matches: ['tasks', 'task'] },
+  { route: { name: 'inbox' }, label: 'Inbox', matches: ['inbox'] },
+  { route: { name: 'profile' }, label: 'Profile', matches: ['profile'] }
+]
+
+export function Nav (): ReactNode {
+  const route = useRoute()
+  const waiting = useInbox().data?.length ?? 0
+  return (
+    <nav className="nav" aria-label="Sections">
+      {SECTIONS.map(section => (
+        <a key={section.label} href={href(section.route)} aria-current={section.matches.includes(route.name) ? 'page' : undefined}>
+          {section.label}
+          {section.route.name === 'inbox' && waiting > 0 && (
+            <span className="count" data-testid="inbox-count" aria-label={`${waiting} waiting`}>{waiting}</span>
+          )}
+        </a>
+      ))}
+    </nav>
+  )
+}

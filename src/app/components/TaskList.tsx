@@ -1,0 +1,33 @@
+import type { ReactNode } from 'react'
+import type { TaskRecord } from '../../core/store/types.js'
+import { formatTime, isoTime } from '../model/format.js'
+import { answerText, questionText } from '../model/tasks.js'
+import { href } from '../routes.js'
+import { PeerName } from './PeerName.js'
+import { StateBadge } from './StateBadge.js'
+
+/** Tasks as rows: direction and peer, state, question, answer, last change. */
+export function TaskList ({ records }: { records: TaskRecord[] }): ReactNode {
+  return (
+    <ul className="task-list">
+      {records.map(record => <TaskRow key={`${record.direction}/${record.id}`} record={record} />)}
+    </ul>
+  )
+}
+
+function TaskRow ({ record }: { record: TaskRecord }): ReactNode {
+  const answer = answerText(record)
+  return (
+    <li data-testid="task-row" data-task-id={record.id} data-direction={record.direction}>
+      <a className="task-row" href={href({ name: 'task', direction: record.direction, id: record.id })}>
+        <span className="task-peer">
+          <span className="direction">{record.direction === 'outbound' ? 'To' : 'From'}</span> <PeerName peerId={record.peerId} />
+        </span>
+        <StateBadge state={record.state} />
+        <span className="question">{questionText(record)}</span>
+        {answer !== '' && <span className="answer" data-testid="task-answer">{answer}</span>}
+        <time dateTime={isoTime(record.updatedAt)}>{formatTime(record.updatedAt)}</time>
+      </a>
+    </li>
+  )
+}

@@ -1,0 +1,63 @@
+/**
+ * The agents list: what the registry says now, completed by the directory of agents seen
+ * before, and how this peer is connected to each.
+ */
+import type { AgentCardJson } from '../../core/a2a/json.js'
+import type { ConnectionKind } from '../../core/node/direct-upgrade.js'
+import type { PeerConnectionInfo } from '../../core/peer.js'
+import type { AgentEntry } from '../../core/registry/protocol.js'
+import type { KnownAgent } from '../../core/store/types.js'
+
+export interface AgentListItem {
+  peerId: string
+  card: AgentCardJson
+  /** true/false: as the relay's registry says now; undefined: not in its last answer. */
+  online: boolean | undefined
+  /** ms since the epoch we last saw the agent's card */
+  seenAt?: number
+}
+
+/**
+ * Registry entries first (online ones before offline ones, in the registry's order), then
+ * agents from the directory the registry did not list. Our own entry is left out.
+ */
+export function agentList (self: string, discovered: AgentEntry[] | undefined, known: KnownAgent[]): AgentListItem[] {
+  const out: AgentListItem[] = []
+  const listed = new Set<string>([self])
+  const seen = new Map(known.map(k => [k.peerId, k.seenAt]))
+  const entries = [...(discovered ?? [])].sort((a, b) => Number(b.online) - Number(a.online))
+  for (const entry of entries) {
+    if (listed.has(entry.peerId)) continue
+    listed.add(entry.peerId)
+    out.push({ peerId: entry.peerId, card: entry.card, online: entry.online, seenAt: seen.get(entry.peerId) })
+  }
+  for (const agent of known) {
+    if (listed.has(agent.peerId)) continue
+    listed.add(agent.peerId)
+    out.push({ peerId: agent.peerId, card: agent.card, online: undefined, seenAt: agent.seenAt })
+  }
+  return out
+}
+
+export type LinkKind = ConnectionKind | 'none'
+
+/** How we reach `peerId` right now: a direct WebRTC connection beats a relayed circuit. */
+export function linkTo (peerId: string, connections: PeerConnectionInfo[] | undefined): LinkKind {
+  const mine = (connections ?? []).filter(c => c.peerId === peerId && !c.relay)
+  if (mine.some(c => c.kind === 'webrtc')) return 'webrtc'
+  if (mine.some(c => c.kind === 'direct')) return 'direct'
+  if (mine.some(c => c.kind === 'relayed')) return 'relayed'
+  return 'none'
+}
+
+export const LINK_LABELS: Record<LinkKind, string> = {
+  webrtc: 'direct WebRTC',
+  direct: 'direct',
+  relayed: 'relayed',
+  none: 'not connected'
+}
+
+/** A name for `peerId`: its card's name when we know the agent, else undefined. */
+export function agentName (peerId: string, known: KnownAgent[] | undefined): string | undefined {
+  return known?.find(k => k.peerId === peerId)?.card.name
+}

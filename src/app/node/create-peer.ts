@@ -1,0 +1,42 @@
+/**
+ * The browser's StarlingPeer: WebSockets to the relay, WebRTC between browsers (signalled over
+ * the relayed circuit), the IndexedDB storage, and no task handler: a person answers.
+ */
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import type { AgentProfile } from '../../core/a2a/binding.js'
+import { STARLING_VERSION } from '../../core/node/create-node.js'
+import { StarlingPeer } from '../../core/peer.js'
+import type { PeerStorage } from '../../core/store/types.js'
+import { peerTail } from '../model/format.js'
+import { RelayInfoSource } from './relay-info.js'
+
+/** The profile a browser peer starts with; it names the peer after its PeerID. */
+export function defaultProfile (peerId: string): AgentProfile {
+  return {
+    name: `Browser agent ${peerTail(peerId)}`,
+    description: 'A person answering from a browser tab',
+    skills: [{ id: 'chat', name: 'chat', description: 'Ask a person anything, in plain text' }]
+  }
+}
+
+export async function createBrowserPeer (storage: PeerStorage, origin: string): Promise<StarlingPeer> {
+  const relayInfo = new RelayInfoSource(origin)
+  return await StarlingPeer.create({
+    storage,
+    transports: [
+      webSockets(),
+      // read at every WebRTC dial and answer: always the ICE servers of the last relay answer
+      webRTC({ rtcConfiguration: () => ({ iceServers: relayInfo.iceServers }) })
+    ],
+    listen: ['/p2p-circuit', '/webrtc'],
+    relayAddrs: async ({ signal }) => (await relayInfo.fetch({ signal })).multiaddrs,
+    // a first visit names the agent after its new PeerID
+    defaultProfile,
+    directUpgrade: true,
+    // The default gater refuses ws:// and private addresses. This page only ever dials its own
+    // relay (found at its own origin) and circuits or WebRTC through it.
+    connectionGater: { denyDialMultiaddr: () => false },
+    userAgent: `starling-pwa/${STARLING_VERSION}`
+  })
+}

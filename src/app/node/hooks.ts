@@ -1,0 +1,105 @@
+/**
+ * The hooks components use: queries that read from the peer (kept fresh by ./events.ts) and
+ * mutations that act through it. Use them below <PeerGate>.
+ */
+import { useMutation, useQuery } from '@tanstack/react-query'
+import type { UseMutationResult, UseQueryResult } from '@tanstack/react-query'
+import type { AgentProfile } from '../../core/a2a/binding.js'
+import type { RelayStatus } from '../../core/node/relay-link.js'
+import type { PeerConnectionInfo, RegistryStatus } from '../../core/peer.js'
+import type { AgentEntry } from '../../core/registry/protocol.js'
+import type { KnownAgent, TaskDirection, TaskQuery, TaskRecord } from '../../core/store/types.js'
+import type { TaskOutcome } from '../../core/tasks/outcome.js'
+import { usePeer } from './context.js'
+import { queryKeys } from './query-keys.js'
+
+/** How often the registry is asked for agents while the agents list is on screen, in ms. */
+export const DISCOVER_INTERVAL_MS = 5_000
+
+// Values the peer pushes through events never go stale on their own.
+const pushed = { staleTime: Number.POSITIVE_INFINITY } as const
+
+export function usePeerId (): string {
+  return usePeer().peerId
+}
+
+export function useRelayStatus (): UseQueryResult<RelayStatus> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).relay, queryFn: () => peer.relayStatus, ...pushed })
+}
+
+export function useRegistryStatus (): UseQueryResult<RegistryStatus> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).registry, queryFn: () => peer.registryStatus, ...pushed })
+}
+
+export function useConnections (): UseQueryResult<PeerConnectionInfo[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).connections, queryFn: () => peer.connections(), ...pushed })
+}
+
+export function useProfile (): UseQueryResult<AgentProfile> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).profile, queryFn: () => peer.profile, ...pushed })
+}
+
+/** Tasks from the store, newest first. */
+export function useTasks (query: TaskQuery = {}): UseQueryResult<TaskRecord[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).tasks(query), queryFn: async () => await peer.tasks(query), ...pushed })
+}
+
+/** One task, or null when this peer has no such task. */
+export function useTask (direction: TaskDirection, id: string): UseQueryResult<TaskRecord | null> {
+  const peer = usePeer()
+  return useQuery({
+    queryKey: queryKeys(peer.peerId).task(direction, id),
+    queryFn: async () => (await peer.task(direction, id)) ?? null,
+    ...pushed
+  })
+}
+
+/** Inbound tasks waiting for our answer. */
+export function useInbox (): UseQueryResult<TaskRecord[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).inbox, queryFn: async () => await peer.inbox(), ...pushed })
+}
+
+/** Agents seen before (no network). */
+export function useKnownAgents (): UseQueryResult<KnownAgent[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).knownAgents, queryFn: () => peer.knownAgents(), ...pushed })
+}
+
+/** The relay's registry, asked again every DISCOVER_INTERVAL_MS while mounted and reserved. */
+export function useDiscover (): UseQueryResult<AgentEntry[]> {
+  const peer = usePeer()
+  const relay = useRelayStatus()
+  return useQuery({
+    queryKey: queryKeys(peer.peerId).discover,
+    queryFn: async ({ signal }) => await peer.discover({}, { signal }),
+    enabled: relay.data?.state === 'reserved',
+    refetchInterval: DISCOVER_INTERVAL_MS,
+    retry: 1
+  })
+}
+
+export function useSendTask (): UseMutationResult<TaskRecord, Error, { peerId: string, text: string }> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async ({ peerId, text }) => await peer.send(peerId, text) })
+}
+
+export function useRespond (): UseMutationResult<void, Error, { taskId: string, outcome: TaskOutcome }> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async ({ taskId, outcome }) => { await peer.respond(taskId, outcome) } })
+}
+
+export function useCancelTask (): UseMutationResult<TaskRecord, Error, { taskId: string }> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async ({ taskId }) => await peer.cancel(taskId) })
+}
+
+export function useSetProfile (): UseMutationResult<void, Error, AgentProfile> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async (profile) => { await peer.setProfile(profile) } })
+}

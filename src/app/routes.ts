@@ -1,0 +1,65 @@
+/**
+ * Screens live in the URL's hash (`#/tasks/outbound/<id>`), so a reload, the back button and a
+ * home-screen launch land where the person was, and the relay needs no routes of its own.
+ */
+import { useSyncExternalStore } from 'react'
+import type { TaskDirection } from '../core/store/types.js'
+
+export type Route =
+  | { name: 'agents' }
+  | { name: 'send', peerId: string }
+  | { name: 'tasks' }
+  | { name: 'task', direction: TaskDirection, id: string }
+  | { name: 'inbox' }
+  | { name: 'profile' }
+
+export function parseRoute (hash: string): Route {
+  const parts = hash.replace(/^#\/?/, '').split('/').map(p => safeDecode(p))
+  const [first, second, third] = parts
+  switch (first) {
+    case 'agents':
+      return second != null && second !== '' ? { name: 'send', peerId: second } : { name: 'agents' }
+    case 'tasks':
+      if ((second === 'inbound' || second === 'outbound') && third != null && third !== '') return { name: 'task', direction: second, id: third }
+      return { name: 'tasks' }
+    case 'inbox': return { name: 'inbox' }
+    case 'profile': return { name: 'profile' }
+    default: return { name: 'agents' }
+  }
+}
+
+export function href (route: Route): string {
+  switch (route.name) {
+    case 'agents': return '#/agents'
+    case 'send': return `#/agents/${encodeURIComponent(route.peerId)}`
+    case 'tasks': return '#/tasks'
+    case 'task': return `#/tasks/${route.direction}/${encodeURIComponent(route.id)}`
+    case 'inbox': return '#/inbox'
+    case 'profile': return '#/profile'
+  }
+}
+
+export function navigate (route: Route): void {
+  window.location.hash = href(route)
+}
+
+function subscribe (onChange: () => void): () => void {
+  window.addEventListener('hashchange', onChange)
+  return () => { window.removeEventListener('hashchange', onChange) }
+}
+
+function currentHash (): string {
+  return window.location.hash
+}
+
+export function useRoute (): Route {
+  return parseRoute(useSyncExternalStore(subscribe, currentHash))
+}
+
+function safeDecode (part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    return part
+  }
+}
