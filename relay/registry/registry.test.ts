@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { buildAgentCard } from '../../src/core/a2a/binding.js'
 import type { AgentCardJson } from '../../src/core/a2a/json.js'
-import { checkCard, MAX_CARD_BYTES } from './card-schema.js'
+import { checkCard, MAX_CARD_BYTES } from '../../src/core/registry/card-schema.js'
 import { clampTtl, MAX_TTL_SECONDS, MIN_TTL_SECONDS, Registry, RegistryFullError } from './registry.js'
 
 const A = '12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp'

@@ -9,7 +9,7 @@ import type { JsonRpcId, JsonRpcRequest, JsonRpcResponse } from '../../src/core/
 import { serveRpc } from '../../src/core/rpc/server.js'
 import { REGISTRY_MAX_FRAME_BYTES, REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
 import type { AgentEntry, DiscoverResult, PublishResult } from '../../src/core/registry/protocol.js'
-import { checkCard } from './card-schema.js'
+import { checkCard } from '../../src/core/registry/card-schema.js'
 import { RegistryFullError } from './registry.js'
 import type { Registry, RegistryEntry } from './registry.js'
 

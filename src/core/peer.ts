@@ -40,6 +40,7 @@ const log = logger('starling:peer')
 const DIRECTORY_REFRESH_MS = 60_000
 
 export interface StarlingPeerInit {
+  /** Where the peer keeps its identity and tasks. The caller owns it: stop() leaves it open. */
   storage: PeerStorage
   /** The platform's transports (WebSockets + WebRTC in the browser, TCP natively). */
   transports: TransportFactory[]

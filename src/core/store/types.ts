@@ -71,14 +71,17 @@ export interface PeerStorage {
   close: () => Promise<void>
 }
 
+/** A record without its task: what ordering and queries look at (an index can hold just this). */
+export type TaskRecordSummary = Omit<TaskRecord, 'task'>
+
 /** Orders records newest first, ties by id descending: the order every TaskRecordStore lists in. */
-export function compareRecords (a: TaskRecord, b: TaskRecord): number {
+export function compareRecords (a: TaskRecordSummary, b: TaskRecordSummary): number {
   if (a.updatedAt !== b.updatedAt) return b.updatedAt - a.updatedAt
   return a.id < b.id ? 1 : a.id > b.id ? -1 : 0
 }
 
 /** Whether `record` matches `query` (apart from `limit`). */
-export function matchesQuery (record: TaskRecord, query: TaskQuery): boolean {
+export function matchesQuery (record: TaskRecordSummary, query: TaskQuery): boolean {
   if (query.direction != null && record.direction !== query.direction) return false
   if (query.peerId != null && record.peerId !== query.peerId) return false
   if (query.contextId != null && record.contextId !== query.contextId) return false

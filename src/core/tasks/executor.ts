@@ -73,10 +73,16 @@ export class StarlingExecutor implements AgentExecutor {
     }
     this.live.set(taskId, execution)
     try {
-      bus.publish(AgentEvent.task(context.task ?? newTask(taskId, contextId)))
-      bus.publish(AgentEvent.statusUpdate({
-        taskId, contextId, metadata: {}, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() }
-      }))
+      if (context.task == null) {
+        bus.publish(AgentEvent.task(newTask(taskId, contextId)))
+        bus.publish(AgentEvent.statusUpdate({
+          taskId, contextId, metadata: {}, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() }
+        }))
+      } else {
+        // a new turn of a task that waited for its sender: it is working again from the first
+        // event on, or the sender would take the stale input-required state for the answer
+        bus.publish(AgentEvent.task({ ...context.task, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() } }))
+      }
       const message = Message.toJSON(context.userMessage) as MessageJson
       const inbound: InboundTask = {
         taskId,

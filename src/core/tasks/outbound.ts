@@ -90,9 +90,11 @@ export class OutboundTasks {
     }
     if (first.done === true) throw new StarlingError('the agent closed the stream without answering', 'ERR_NO_ANSWER')
 
-    const item = StreamResponse.toJSON(first.value) as StreamResponseJson
+    const item = toJson(first.value)
     const record = await this.recordFromFirst(peerId, message, item)
-    if (!isTerminal(record.state) && !INTERRUPTED_STATES.includes(record.state)) {
+    // a new turn of a task (options.taskId) may open with the state it had while waiting for us:
+    // the rest of the stream says where it goes, so it is read whatever the first state
+    if (!isTerminal(record.state) && (options.taskId != null || !INTERRUPTED_STATES.includes(record.state))) {
       void this.follow(record, follower, iterator)
     } else {
       follower.controller.abort()
@@ -111,28 +113,27 @@ export class OutboundTasks {
 
   /** Resolves with the task once it is finished or waits for us (input-required). */
   async waitFor (taskId: string, options: { signal?: AbortSignal } = {}): Promise<TaskRecord> {
-    const record = await this.records.get('outbound', taskId)
-    if (record == null) throw new UnknownTaskError(taskId)
-    if (isSettled(record)) return record
-    return await new Promise<TaskRecord>((resolve, reject) => {
-      const watchers = this.watchers.get(taskId) ?? new Set()
-      this.watchers.set(taskId, watchers)
-      const done = (): void => {
-        watchers.delete(onChange)
-        options.signal?.removeEventListener('abort', onAbort)
-      }
-      const onChange = (changed: TaskRecord): void => {
-        if (!isSettled(changed)) return
-        done()
-        resolve(changed)
-      }
-      const onAbort = (): void => {
-        done()
-        reject(options.signal?.reason instanceof Error ? options.signal.reason : new StarlingError('aborted', 'ABORT_ERR'))
-      }
-      watchers.add(onChange)
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-    })
+    options.signal?.throwIfAborted()
+    const { promise, resolve, reject } = Promise.withResolvers<TaskRecord>()
+    const watchers = this.watchers.get(taskId) ?? new Set()
+    this.watchers.set(taskId, watchers)
+    const onChange = (changed: TaskRecord): void => { if (isSettled(changed)) resolve(changed) }
+    const onAbort = (): void => {
+      reject(options.signal?.reason instanceof Error ? options.signal.reason : new StarlingError('aborted', 'ABORT_ERR'))
+    }
+    // listen first, then read: a change stored between the two is not missed
+    watchers.add(onChange)
+    options.signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      const record = await this.records.get('outbound', taskId)
+      if (record == null) throw new UnknownTaskError(taskId)
+      if (isSettled(record)) return record
+      return await promise
+    } finally {
+      watchers.delete(onChange)
+      if (watchers.size === 0) this.watchers.delete(taskId)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
   }
 
   /** Follows every outbound task that is still open (after a restart). */
@@ -190,7 +191,8 @@ export class OutboundTasks {
     let record = start
     let delay = this.retryMinMs
     try {
-      while (!signal.aborted && !this.stopped && !isSettled(record)) {
+      // the stream a send opened is read to its end before anything else is decided
+      while (!signal.aborted && !this.stopped && (iterator != null || !isSettled(record))) {
         try {
           if (iterator != null) {
             const current = iterator
@@ -235,7 +237,7 @@ export class OutboundTasks {
     while (true) {
       const next = await iterator.next()
       if (next.done === true) return record
-      record = await this.apply(record, StreamResponse.toJSON(next.value) as StreamResponseJson)
+      record = await this.apply(record, toJson(next.value))
     }
   }
 
@@ -268,6 +270,11 @@ export class OutboundTasks {
       follower.wake = done
     })
   }
+}
+
+/** The JSON form of an SDK StreamResponse. */
+function toJson (value: StreamResponse): StreamResponseJson {
+  return StreamResponse.toJSON(value) as StreamResponseJson
 }
 
 /** A task the sender need not follow further: finished, or waiting for the sender itself. */

@@ -1,11 +1,12 @@
 /**
- * What the registry accepts as an A2A v1.0 agent card, with the size limits that keep one
- * publisher from filling the relay. Unknown members (signatures, security schemes, …) are kept
- * as long as the whole card stays under MAX_CARD_BYTES.
+ * What a registry accepts as an A2A v1.0 agent card, with the size limits that keep one
+ * publisher from filling a relay. Unknown members (signatures, security schemes, …) are kept
+ * as long as the whole card stays under MAX_CARD_BYTES. Relays check cards with it, and peers
+ * check their own profile against the same limits before they publish.
  */
 import { z } from 'zod'
-import { A2A_BINDING_URI, interfaceUrl } from '../../src/core/a2a/binding.js'
-import type { AgentCardJson } from '../../src/core/a2a/json.js'
+import { A2A_BINDING_URI, interfaceUrl } from '../a2a/binding.js'
+import type { AgentCardJson } from '../a2a/json.js'
 
 /** Largest card accepted, serialised as JSON: 64 KiB. */
 export const MAX_CARD_BYTES = 64 * 1024
@@ -13,15 +14,21 @@ export const MAX_CARD_BYTES = 64 * 1024
 export const MAX_SKILLS = 64
 /** Most tags one skill may carry. */
 export const MAX_TAGS = 32
+/** Longest agent or skill name, skill id, in characters. */
+export const MAX_NAME_LENGTH = 128
+/** Longest agent or skill description, in characters. */
+export const MAX_DESCRIPTION_LENGTH = 2048
+/** Longest tag, in characters. */
+export const MAX_TAG_LENGTH = 64
 
 const text = (max: number): z.ZodString => z.string().max(max, `must be at most ${max} characters`)
 const nonEmpty = (max: number): z.ZodString => text(max).min(1, 'must not be empty')
 
 const skill = z.looseObject({
-  id: nonEmpty(128),
-  name: nonEmpty(128),
-  description: text(2048),
-  tags: z.array(nonEmpty(64)).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
+  id: nonEmpty(MAX_NAME_LENGTH),
+  name: nonEmpty(MAX_NAME_LENGTH),
+  description: text(MAX_DESCRIPTION_LENGTH),
+  tags: z.array(nonEmpty(MAX_TAG_LENGTH)).max(MAX_TAGS, `at most ${MAX_TAGS} tags`),
   examples: z.array(text(1024)).max(16).optional(),
   inputModes: z.array(text(128)).max(16).optional(),
   outputModes: z.array(text(128)).max(16).optional()
@@ -35,8 +42,8 @@ const agentInterface = z.looseObject({
 })
 
 export const agentCardSchema = z.looseObject({
-  name: nonEmpty(128),
-  description: text(2048),
+  name: nonEmpty(MAX_NAME_LENGTH),
+  description: text(MAX_DESCRIPTION_LENGTH),
   supportedInterfaces: z.array(agentInterface).min(1, 'must list at least one interface').max(8),
   version: nonEmpty(64),
   capabilities: z.looseObject({
