@@ -64,6 +64,31 @@ describe('two native peers through a real relay', () => {
     expect(await person.inbox()).toEqual([])
   })
 
+  it('carries a multi-turn task: the agent asks, the sender answers in the same task, the agent completes', async () => {
+    const person = await testPeer(relay)
+    const sender = await testPeer(relay)
+    peers.push(person, sender)
+    await Promise.all([untilPublished(person), untilPublished(sender)])
+
+    const sent = await sender.send(person.peerId, 'book a table')
+    await person.respond(sent.id, { kind: 'input-required', text: 'for how many people?' })
+    const asked = await sender.waitFor(sent.id)
+    expect(asked.state).toBe('TASK_STATE_INPUT_REQUIRED')
+    expect(textOf(asked.task.status.message?.parts)).toBe('for how many people?')
+    expect(await person.inbox()).toEqual([])
+
+    const turn = await sender.send(person.peerId, 'four', { taskId: sent.id, contextId: sent.contextId })
+    expect(turn.id).toBe(sent.id)
+    expect((await person.inbox()).map(t => t.id)).toEqual([sent.id])
+    await person.respond(sent.id, { kind: 'completed', text: 'table for four at eight' })
+    const done = await sender.waitFor(sent.id)
+    expect(done.state).toBe('TASK_STATE_COMPLETED')
+    expect(textOf(done.task.artifacts?.at(-1)?.parts)).toBe('table for four at eight')
+    // both turns are in the agent's history of the task, in order
+    const history = (await person.task('inbound', sent.id))?.task.history?.map(m => textOf(m.parts))
+    expect(history).toEqual(['book a table', 'for how many people?', 'four'])
+  })
+
   it('cancels a task at the agent', async () => {
     const person = await testPeer(relay)
     const sender = await testPeer(relay)

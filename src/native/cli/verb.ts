@@ -1,0 +1,83 @@
+/**
+ * What a CLI verb is: its flags, its positionals, its help, and what it runs. Exit codes are
+ * part of the CLI's contract with scripts and LLM agents; docs and the onboarding prompt cite them.
+ */
+import { StarlingError } from '../../core/errors.js'
+
+export const ExitCode = {
+  Ok: 0,
+  /** Something went wrong (the message is on stderr); for `wait`: the task failed, was canceled or rejected. */
+  Error: 1,
+  /** Wrong usage: an unknown verb or flag, a missing or bad argument. */
+  Usage: 2,
+  /** `wait`: the agent needs input from us (its question is on stdout). */
+  InputRequired: 3,
+  /** `wait`: the timeout ran out (as GNU timeout(1) reports it). */
+  Timeout: 124
+} as const
+
+export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode]
+
+/** The command line is wrong; the CLI prints the message and the verb's usage, and exits 2. */
+export class UsageError extends StarlingError {
+  constructor (message: string) {
+    super(message, 'ERR_USAGE')
+  }
+}
+
+export interface VerbOption {
+  type: 'string' | 'boolean'
+  short?: string
+  /** Shown in help: `--timeout SECONDS`. */
+  value?: string
+  help: string
+}
+
+export interface VerbContext {
+  home: string
+  json: boolean
+  /** Flag values by long name (the verb's and the global ones). */
+  values: Record<string, string | boolean | undefined>
+  positionals: string[]
+  /** Writes a line (or a JSON value) to stdout. */
+  print: (text: string) => void
+  printJson: (value: unknown) => void
+  /** Writes a line to stderr. */
+  note: (text: string) => void
+}
+
+export interface Verb {
+  name: string
+  /** One line for the top-level help. */
+  summary: string
+  /** The synopsis after `starling `, e.g. `send PEER-ID TEXT [--context ID]`. */
+  synopsis: string
+  /** Paragraphs after the synopsis in `starling VERB --help`. */
+  description: string
+  /** What `--json` prints. */
+  json: string
+  options: Record<string, VerbOption>
+  /** Fewest and most positionals after the verb. */
+  positionals: [number, number]
+  run: (context: VerbContext) => Promise<number>
+}
+
+/** Flags every verb takes. */
+export const GLOBAL_OPTIONS: Record<string, VerbOption> = {
+  home: { type: 'string', value: 'DIR', help: 'the peer\'s home directory (default: $STARLING_HOME, else ~/.starling)' },
+  json: { type: 'boolean', help: 'print machine-readable JSON on stdout' },
+  help: { type: 'boolean', short: 'h', help: 'show this help' }
+}
+
+/** `starling VERB --help`. */
+export function verbHelp (verb: Verb): string {
+  const lines = [`Usage: starling ${verb.synopsis}`, '', verb.summary, '']
+  if (verb.description !== '') lines.push(verb.description, '')
+  lines.push('Options:')
+  for (const [name, option] of Object.entries({ ...verb.options, ...GLOBAL_OPTIONS })) {
+    const flag = `${option.short != null ? `-${option.short}, ` : '    '}--${name}${option.value != null ? ` ${option.value}` : ''}`
+    lines.push(`  ${flag.padEnd(28)} ${option.help}`)
+  }
+  lines.push('', `With --json: ${verb.json}`)
+  return lines.join('\n')
+}

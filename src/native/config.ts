@@ -1,0 +1,127 @@
+/**
+ * `config.json` in a peer's home: `{ relay, profile: { name, description, skills } }`.
+ * It is the one file a person edits by hand, so reading it checks every field and names the
+ * first wrong one.
+ */
+import { readFile } from 'node:fs/promises'
+import { multiaddr } from '@multiformats/multiaddr'
+import { z } from 'zod'
+import { InvalidInputError, StarlingError } from '../core/errors.js'
+import type { AgentProfile } from '../core/a2a/binding.js'
+// a profile `init` accepts is one a relay's registry publishes: the same limits
+import { MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, MAX_SKILLS, MAX_TAG_LENGTH, MAX_TAGS } from '../core/registry/card-schema.js'
+import { homePaths } from './home.js'
+import { writeFileAtomic } from './key-file.js'
+
+/** The relay a new peer uses: a relay started by `npm start` on this machine. */
+export const DEFAULT_RELAY = 'http://127.0.0.1:8080'
+
+/** What config.json holds. */
+export interface StarlingConfig {
+  /** A relay multiaddr (`/ip4/…/tcp/…/p2p/…`) or the http(s) URL of a relay. */
+  relay: string
+  profile: AgentProfile
+}
+
+/** config.json is missing or wrong; the message names the file and the field. */
+export class ConfigError extends StarlingError {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, 'ERR_CONFIG', options)
+  }
+}
+
+const text = (max: number): z.ZodString => z.string().max(max, `must be at most ${max} characters`)
+const nonEmpty = (max: number): z.ZodString => text(max).trim().min(1, 'must not be empty')
+
+const skillSchema = z.strictObject({
+  id: nonEmpty(MAX_NAME_LENGTH).regex(/^[^\s,]+$/, 'must not contain spaces or commas'),
+  name: nonEmpty(MAX_NAME_LENGTH).optional(),
+  description: text(MAX_DESCRIPTION_LENGTH).optional(),
+  tags: z.array(nonEmpty(MAX_TAG_LENGTH)).max(MAX_TAGS, `at most ${MAX_TAGS} tags`).optional()
+})
+
+export const profileSchema = z.strictObject({
+  name: nonEmpty(MAX_NAME_LENGTH),
+  description: text(MAX_DESCRIPTION_LENGTH),
+  skills: z.array(skillSchema).max(MAX_SKILLS, `at most ${MAX_SKILLS} skills`).refine(
+    skills => new Set(skills.map(s => s.id)).size === skills.length,
+    'skill ids must be unique'
+  )
+})
+
+const configSchema = z.strictObject({
+  relay: z.string().refine(isRelaySetting, 'must be a relay multiaddr or an http(s) URL'),
+  profile: profileSchema
+})
+
+/** Whether `value` is a usable relay setting: an http(s) URL or a multiaddr. */
+export function isRelaySetting (value: string): boolean {
+  try {
+    checkRelaySetting(value)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Throws InvalidInputError unless `value` is an http(s) URL or a multiaddr. */
+export function checkRelaySetting (value: string): string {
+  const trimmed = value.trim()
+  if (/^https?:\/\//i.test(trimmed)) {
+    try {
+      return new URL(trimmed).toString().replace(/\/$/, '')
+    } catch (err) {
+      throw new InvalidInputError(`not a valid URL: ${value}`, { cause: err })
+    }
+  }
+  if (trimmed.startsWith('/')) {
+    try {
+      return multiaddr(trimmed).toString()
+    } catch (err) {
+      throw new InvalidInputError(`not a valid multiaddr: ${value}`, { cause: err })
+    }
+  }
+  throw new InvalidInputError(`the relay must be a multiaddr (/ip4/…/tcp/…/p2p/…) or an http(s) URL, got "${value}"`)
+}
+
+/** Checks a profile (from flags or a file); throws InvalidInputError naming the field. */
+export function checkProfile (value: unknown, source = 'profile'): AgentProfile {
+  const parsed = profileSchema.safeParse(value)
+  if (!parsed.success) throw new InvalidInputError(describeIssue(source, parsed.error))
+  return parsed.data
+}
+
+/** Reads config.json; undefined when there is none. Throws ConfigError when it is not valid. */
+export async function readConfig (home: string): Promise<StarlingConfig | undefined> {
+  const path = homePaths(home).config
+  let raw: string
+  try {
+    raw = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw new ConfigError(`could not read ${path}: ${(err as Error).message}`, { cause: err })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(raw)
+  } catch (err) {
+    throw new ConfigError(`${path} is not valid JSON: ${(err as Error).message}`, { cause: err })
+  }
+  const parsed = configSchema.safeParse(json)
+  if (!parsed.success) throw new ConfigError(`${path}: ${describeIssue('', parsed.error)}`)
+  return parsed.data
+}
+
+/** Writes config.json atomically (a crash leaves the old file or the new one, never half). */
+export async function writeConfig (home: string, config: StarlingConfig): Promise<void> {
+  const checked = configSchema.parse(config)
+  await writeFileAtomic(homePaths(home).config, JSON.stringify(checked, null, 2) + '\n', 0o600)
+}
+
+function describeIssue (prefix: string, error: z.ZodError): string {
+  const issue = error.issues[0]
+  const path = [prefix, ...(issue?.path ?? []).map(p => typeof p === 'number' ? `[${p}]` : `.${String(p)}`)]
+    .join('')
+    .replace(/^\./, '')
+  return `${path === '' ? 'the file' : path}: ${issue?.message ?? 'invalid'}`
+}

@@ -1,0 +1,125 @@
+/**
+ * Starling for Node programs. Two ways in:
+ *
+ * - `createNativePeer({ home })` runs a peer inside your process: TCP to the relay, storage in
+ *   the home directory, the whole StarlingPeer API (send, waitFor, inbox, respond, discover…).
+ *   Pass `handler` to answer inbound tasks in code.
+ * - `ControlClient.connect(home)` drives a peer that `starling serve` runs, over its control
+ *   socket, the way the CLI does.
+ *
+ * One home is used by one process at a time: do not open a home that a daemon serves.
+ *
+ * @example
+ * ```ts
+ * const peer = await createNativePeer({
+ *   home: resolveHome(),
+ *   handler: async (task) => ({ kind: 'completed', text: task.text.toUpperCase() })
+ * })
+ * const [agent] = await peer.discover({ skill: 'translate' })
+ * const sent = await peer.send(agent.peerId, 'bonjour')
+ * const done = await peer.waitFor(sent.id)
+ * await peer.stop()
+ * ```
+ */
+import { tcp } from '@libp2p/tcp'
+import { StarlingPeer } from '../core/peer.js'
+import type { AgentProfile } from '../core/a2a/binding.js'
+import type { TaskHandler } from '../core/tasks/executor.js'
+import { STARLING_VERSION } from '../core/node/create-node.js'
+import { ConfigError, DEFAULT_RELAY, readConfig } from './config.js'
+import { openFileStorage } from './store/index.js'
+import type { FileStorageInit } from './store/index.js'
+import { relayAddrsFor } from './relay-addrs.js'
+
+export { StarlingPeer } from '../core/peer.js'
+export type { StarlingPeerEvents, PeerConnectionInfo, RegistryStatus } from '../core/peer.js'
+export type { AgentProfile, SkillSpec } from '../core/a2a/binding.js'
+export { parseSkillList } from '../core/a2a/binding.js'
+export { textOf } from '../core/a2a/json.js'
+export type { AgentCardJson, TaskJson, MessageJson, PartJson, TaskStateName } from '../core/a2a/json.js'
+export type { InboundTask, TaskHandler, TaskOutcome } from '../core/tasks/executor.js'
+export type { TaskRecord, TaskQuery, TaskDirection, KnownAgent, PeerStorage } from '../core/store/types.js'
+export type { AgentEntry } from '../core/registry/protocol.js'
+export type { RelayStatus } from '../core/node/relay-link.js'
+export * from '../core/errors.js'
+export { resolveHome, homePaths, HOME_ENV } from './home.js'
+export { readConfig, writeConfig, checkProfile, checkRelaySetting, ConfigError, DEFAULT_RELAY } from './config.js'
+export type { StarlingConfig } from './config.js'
+export { openFileStorage } from './store/index.js'
+export type { FileStorage, FileStorageInit } from './store/index.js'
+export { relayAddrsFor } from './relay-addrs.js'
+export { ControlClient, ControlConnectionError, ControlRequestError, NotServingError } from './control-client.js'
+export type * from './control-api.js'
+export { RESPOND_STATES } from './control-api.js'
+
+export interface NativePeerInit {
+  /** The home directory (see resolveHome()). Created when missing. */
+  home: string
+  /** Answers inbound tasks; without it they wait in the inbox for `respond()`. */
+  handler?: TaskHandler
+  /** A relay multiaddr or URL; default: config.json's, else DEFAULT_RELAY. */
+  relay?: string
+  /**
+   * The profile when config.json has none; without either, creating the peer fails. It is
+   * saved in a new config.json (with `relay`), so the next start needs neither.
+   */
+  profile?: AgentProfile
+  /** Told about stored data that was dropped or could not be read. */
+  onWarning?: (message: string) => void
+  /** Storage options (task log compaction thresholds…). */
+  storage?: Omit<FileStorageInit, 'onWarning'>
+  userAgent?: string
+}
+
+/**
+ * A peer with TCP to its relay and its state in `init.home`, created but not started.
+ * `stop()` also closes the storage. Most programs want createNativePeer().
+ */
+export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPeer> {
+  const config = await readConfig(init.home)
+  const profile = config?.profile ?? init.profile
+  if (profile == null) {
+    throw new ConfigError(`no profile in ${init.home}: run \`starling init --name NAME --skills a,b\` or pass a profile`)
+  }
+  const relay = init.relay ?? config?.relay ?? DEFAULT_RELAY
+  const relayAddrs = relayAddrsFor(relay)
+  const storage = await openFileStorage(init.home, { ...init.storage, onWarning: init.onWarning, relay })
+  let peer: StarlingPeer
+  try {
+    peer = await StarlingPeer.create({
+      storage,
+      transports: [tcp()],
+      // reachable through a relay reservation; no WebRTC natively yet
+      listen: ['/p2p-circuit'],
+      relayAddrs,
+      defaultProfile: profile,
+      handler: init.handler,
+      userAgent: init.userAgent ?? `starling-native/${STARLING_VERSION}`
+    })
+  } catch (err) {
+    await storage.close()
+    throw err
+  }
+  // StarlingPeer does not own its storage; this one was opened here, so it closes with the peer
+  const stopPeer = peer.stop.bind(peer)
+  peer.stop = async () => {
+    try {
+      await stopPeer()
+    } finally {
+      await storage.close()
+    }
+  }
+  return peer
+}
+
+/** A started native peer (see buildNativePeer()). */
+export async function createNativePeer (init: NativePeerInit): Promise<StarlingPeer> {
+  const peer = await buildNativePeer(init)
+  try {
+    await peer.start()
+  } catch (err) {
+    await peer.stop().catch(() => {})
+    throw err
+  }
+  return peer
+}
