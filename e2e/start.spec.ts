@@ -35,6 +35,8 @@ test('npm start serves the PWA with a relay and a demo agent that answers', asyn
   await expect(view.getByTestId('task-state')).toHaveText('completed')
   await expect(view.getByTestId('task-answer')).toContainText('Hello, Starling!')
   expect(tab!.errors).toEqual([])
+  // close the page before the relay goes, or it logs the refused reconnections
+  await tab!.context.close()
 
   const stopped = await start.stop({ timeoutMs: 20_000 })
   expect(stopped.signal ?? 'exited').not.toBe('SIGKILL')

@@ -12,9 +12,11 @@ import { createLibp2p } from 'libp2p'
 import * as varint from 'uint8-varint'
 import type { Libp2p, Stream } from '@libp2p/interface'
 import { buildAgentCard } from '../../src/core/a2a/binding.js'
-import { encodeFrame, FrameDecoder } from '../../src/core/rpc/frame.js'
+import { encodeFrame } from '../../src/core/rpc/frame.js'
 import { RpcClient } from '../../src/core/rpc/client.js'
 import { RpcErrorCode } from '../../src/core/rpc/jsonrpc.js'
+import { collectFrames } from '../../src/core/rpc/testing.js'
+import type { FrameCollector } from '../../src/core/rpc/testing.js'
 import { REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
 import { tcpAddr, testRelay } from '../../src/native/test-helpers.js'
 import type { RunningRelay } from '../relay.js'
@@ -40,18 +42,11 @@ describe('registry protocol on a relay', () => {
     return { node, rpc: new RpcClient(stream) }
   }
 
-  async function raw (): Promise<{ stream: Stream, frames: unknown[], received: (n: number) => Promise<void> }> {
+  async function raw (): Promise<{ stream: Stream } & FrameCollector> {
     const node = await peer()
     nodes.push(node)
     const stream = await node.dialProtocol(multiaddr(tcpAddr(relay)), REGISTRY_PROTOCOL)
-    const frames: unknown[] = []
-    const waiters: Array<{ n: number, resolve: () => void }> = []
-    const decoder = new FrameDecoder()
-    stream.addEventListener('message', (evt) => {
-      for (const f of decoder.push(evt.data)) if (f.ok) frames.push(f.value)
-      for (const w of waiters.filter(w => frames.length >= w.n)) w.resolve()
-    })
-    return { stream, frames, received: async (n) => { if (frames.length < n) await new Promise<void>(resolve => waiters.push({ n, resolve })) } }
+    return { stream, ...collectFrames(stream) }
   }
 
   it('publishes, discovers over libp2p and HTTP, and removes', async () => {

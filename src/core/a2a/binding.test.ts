@@ -14,9 +14,11 @@ import type { Client } from '@a2a-js/sdk/client'
 import { AgentCard, SendMessageRequest } from '@a2a-js/sdk'
 import { TaskNotFoundError } from '@a2a-js/sdk/errors'
 import type { Libp2p, Stream } from '@libp2p/interface'
-import { encodeFrame, FrameDecoder } from '../rpc/frame.js'
+import { encodeFrame } from '../rpc/frame.js'
 import { RpcClient } from '../rpc/client.js'
 import { RpcErrorCode } from '../rpc/jsonrpc.js'
+import { collectFrames } from '../rpc/testing.js'
+import type { FrameCollector } from '../rpc/testing.js'
 import { memoryStorage } from '../store/memory.js'
 import { InboundTasks } from '../tasks/inbound.js'
 import { A2A_PROTOCOL, bindingInterface, buildAgentCard } from './binding.js'
@@ -74,22 +76,10 @@ describe('A2A over libp2p', () => {
     return await factory.createFromAgentCard(AgentCard.fromJSON({ ...card, supportedInterfaces: [bindingInterface(agent.peerId.toString())] }))
   }
 
-  async function rawStream (from: Libp2p = caller): Promise<{ stream: Stream, frames: unknown[], received: (n: number) => Promise<void>, closed: Promise<void> }> {
+  async function rawStream (from: Libp2p = caller): Promise<{ stream: Stream, closed: Promise<void> } & FrameCollector> {
     const stream = await from.dialProtocol(agent.getMultiaddrs()[0]!, A2A_PROTOCOL)
-    const frames: unknown[] = []
-    const waiters: Array<{ n: number, resolve: () => void }> = []
-    const decoder = new FrameDecoder()
-    stream.addEventListener('message', (evt) => {
-      for (const f of decoder.push(evt.data)) if (f.ok) frames.push(f.value)
-      for (const w of waiters.filter(w => frames.length >= w.n)) w.resolve()
-    })
     const closed = new Promise<void>((resolve) => { stream.addEventListener('remoteCloseWrite', () => { resolve() }) })
-    return {
-      stream,
-      frames,
-      closed,
-      received: async (n) => { if (frames.length < n) await new Promise<void>(resolve => waiters.push({ n, resolve })) }
-    }
+    return { stream, closed, ...collectFrames(stream) }
   }
 
   it('runs SendMessage, GetTask and CancelTask from the SDK client through the binding', async () => {

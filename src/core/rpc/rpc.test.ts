@@ -4,10 +4,11 @@ import * as varint from 'uint8-varint'
 import type { Stream } from '@libp2p/interface'
 import { ChannelClosedError, FrameTooLargeError, RemoteRpcError } from '../errors.js'
 import { RpcClient } from './client.js'
-import { encodeFrame, FrameDecoder } from './frame.js'
+import { encodeFrame } from './frame.js'
 import { errorResponse, RpcErrorCode, successResponse } from './jsonrpc.js'
 import type { JsonRpcRequest } from './jsonrpc.js'
 import { serveRpc } from './server.js'
+import { collectFrames } from './testing.js'
 import type { RpcHandler } from './server.js'
 
 /** A handler with a unary echo, a streaming count, a never-ending stream and a thrower. */
@@ -48,24 +49,6 @@ async function pair (init: { maxFrameBytes?: number, maxInFlight?: number } = {}
   const [outbound, inbound] = await streamPair()
   const served = serveRpc(inbound, { handler, ...init })
   return { client: new RpcClient(outbound, { maxFrameBytes: init.maxFrameBytes }), server: inbound, raw: outbound, served }
-}
-
-/** Collects the frames that come back on `stream`; `received(n)` resolves once n have arrived. */
-function collect (stream: Stream): { frames: unknown[], received: (n: number) => Promise<void> } {
-  const frames: unknown[] = []
-  const waiters: Array<{ n: number, resolve: () => void }> = []
-  const decoder = new FrameDecoder()
-  stream.addEventListener('message', (evt) => {
-    for (const f of decoder.push(evt.data)) if (f.ok) frames.push(f.value)
-    for (const w of waiters.filter(w => frames.length >= w.n)) w.resolve()
-  })
-  return {
-    frames,
-    received: async (n) => {
-      if (frames.length >= n) return
-      await new Promise<void>(resolve => waiters.push({ n, resolve }))
-    }
-  }
 }
 
 describe('RPC over one stream', () => {
@@ -165,7 +148,7 @@ describe('RPC server facing bad input', () => {
   it('answers malformed frames with JSON-RPC errors and keeps serving', async () => {
     const [outbound, inbound] = await streamPair()
     void serveRpc(inbound, { handler })
-    const { frames, received } = collect(outbound)
+    const { frames, received } = collectFrames(outbound)
     const junk = new TextEncoder().encode('{"jsonrpc": "2.0", "method":')
     outbound.send(varint.encode(junk.byteLength))
     outbound.send(junk)
@@ -186,7 +169,7 @@ describe('RPC server facing bad input', () => {
   it('answers an oversized frame with an error and closes that stream only', async () => {
     const [outbound, inbound] = await streamPair()
     const served = serveRpc(inbound, { handler, maxFrameBytes: 1024 })
-    const { frames, received } = collect(outbound)
+    const { frames, received } = collectFrames(outbound)
     outbound.send(varint.encode(50 * 1024 * 1024))
     outbound.send(new Uint8Array(2048))
     await received(1)
@@ -199,7 +182,7 @@ describe('RPC server facing bad input', () => {
   it('rejects a request id that is already in flight', async () => {
     const [outbound, inbound] = await streamPair()
     void serveRpc(inbound, { handler })
-    const { frames, received } = collect(outbound)
+    const { frames, received } = collectFrames(outbound)
     const request: JsonRpcRequest = { jsonrpc: '2.0', id: 1, method: 'slow' }
     outbound.send(encodeFrame(request))
     outbound.send(encodeFrame(request))
