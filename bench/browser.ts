@@ -1,0 +1,5 @@
+import type { BenchContext, SectionResult } from './lib/types.js'
+
+export async function browserSection (_context: BenchContext): Promise<SectionResult> {
+  throw new Error('not written yet')
+}
