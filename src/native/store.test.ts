@@ -172,6 +172,35 @@ describe('file storage', () => {
     await storage.close()
   })
 
+  it('writes concurrent puts together and keeps every one of them, in order per record', async () => {
+    const path = join(dir.path, 'tasks.jsonl')
+    const log = await TaskLog.open(path, { onWarning })
+    // 200 records, each put three times, all at once: the writes are batched
+    await Promise.all(Array.from({ length: 200 }, async (_, i) => {
+      for (let v = 1; v <= 3; v++) await log.put(record(`t${i}`, 1_000 + v))
+    }))
+    expect(log.stats.lines).toBe(600)
+    await log.close()
+    const reopened = await TaskLog.open(path, { onWarning })
+    expect(reopened.stats.records).toBe(200)
+    for (const i of [0, 57, 199]) expect((await reopened.get('inbound', `t${i}`))?.updatedAt).toBe(1_003)
+    expect(warnings).toEqual([])
+    await reopened.close()
+  })
+
+  it('reads its own writes at once, and from disk once a record has left the cache', async () => {
+    const path = join(dir.path, 'tasks.jsonl')
+    const log = await TaskLog.open(path, { onWarning, cachedRecords: 2 })
+    const pending = log.put(record('a', 2_000))
+    expect((await log.get('inbound', 'a'))?.updatedAt).toBe(2_000)
+    await pending
+    for (const id of ['b', 'c', 'd']) await log.put(record(id, 3_000))
+    // 'a' has been evicted: read back from the file, the same record
+    expect(await log.get('inbound', 'a')).toEqual(record('a', 2_000))
+    expect((await log.list()).map(r => r.id)).toEqual(['d', 'c', 'b', 'a'])
+    await log.close()
+  })
+
   it('refuses a file that is not a task log, and ignores corrupt lines in one', async () => {
     const path = join(dir.path, 'tasks.jsonl')
     await writeFile(path, 'hello\n')

@@ -36,6 +36,10 @@ export interface TaskQuery {
   before?: { updatedAt: number, id: string }
 }
 
+/**
+ * Records are values: a store may keep the object it was given and hand the same object to
+ * readers, so neither side changes a record after put() or get() (make a new one instead).
+ */
 export interface TaskRecordStore {
   get: (direction: TaskDirection, id: string) => Promise<TaskRecord | undefined>
   put: (record: TaskRecord) => Promise<void>

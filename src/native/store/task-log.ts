@@ -6,10 +6,15 @@
  * returned sits in the OS page cache, which survives the process being killed (SIGKILL, a
  * crash); only a power loss can take the last few records.
  *
- * Memory holds an index, not the tasks: per record its summary (the fields queries use) and
- * where its latest line is. `get` is one positioned read; `list` filters and sorts the index
- * and reads only the records it returns. Task histories can be long, so a daemon that has run
- * for months keeps a few hundred bytes per task in memory, not the tasks.
+ * Memory holds an index, not every task: per record its summary (the fields queries use) and
+ * where its latest line is, plus the whole record for the most recently used ones (a bounded
+ * cache: a task in progress is read and written several times in a few milliseconds). `get` is
+ * a cache hit or one positioned read; `list` filters and sorts the index and reads only the
+ * records it returns. Task histories can be long, so a daemon that has run for months keeps a
+ * few hundred bytes per task in memory, not the tasks.
+ *
+ * Appends are group-committed: the records put while a write is under way go to the file
+ * together in the next write, so 64 tasks in flight cost a few writes, not 64 in a row.
  *
  * On open the file is read once to build the index. A last line cut short (the process died
  * mid-write) is dropped with a warning and cut from the file, so the next append starts on a
@@ -42,6 +47,9 @@ export const DEFAULT_COMPACT_MIN_LINES = 256
  */
 export const DEFAULT_COMPACT_RATIO = 0.5
 
+/** Whole records kept in memory besides the index (the most recently used ones). */
+export const DEFAULT_CACHED_RECORDS = 1024
+
 const NEWLINE = 0x0a
 
 /** The task log cannot be used: wrong format, or a read found something else than was written. */
@@ -56,14 +64,28 @@ export interface TaskLogInit {
   onWarning?: (message: string) => void
   compactMinLines?: number
   compactRatio?: number
+  cachedRecords?: number
 }
 
 /** What the index keeps of a record: every field a query reads, and where its line is. */
 interface IndexEntry {
   summary: TaskRecordSummary
+  /** Where the latest written line starts; -1 while the record's first line waits to be written. */
   offset: number
   /** Bytes of the line without its newline. */
   length: number
+  /** The whole record, while it is cached or waits to be written. */
+  record?: TaskRecord
+  /** Lines of this record not written yet; the record stays in memory until they are. */
+  unwritten: number
+}
+
+interface PendingLine {
+  key: string
+  line: Buffer
+  entry: IndexEntry
+  resolve: () => void
+  reject: (err: Error) => void
 }
 
 export interface TaskLogStats {
@@ -82,8 +104,13 @@ export class TaskLog implements TaskRecordStore {
   private size = 0
   private lines = 0
   private compacted = false
-  /** Appends run one after the other, so each knows its offset. */
-  private tail: Promise<void> = Promise.resolve()
+  private cachedRecords = DEFAULT_CACHED_RECORDS
+  /** Keys of the entries that hold their record, least recently used first. */
+  private readonly cached = new Set<string>()
+  /** Lines waiting for the next write. */
+  private pending: PendingLine[] = []
+  /** The write under way, if any: one at a time, so each knows its offset. */
+  private writing?: Promise<void>
 
   /** Opens (or creates) the log at `path` and reads its index. */
   static async open (path: string, init: TaskLogInit = {}): Promise<TaskLog> {
@@ -100,47 +127,51 @@ export class TaskLog implements TaskRecordStore {
     return { records: this.index.size, lines: this.lines, bytes: this.size, compacted: this.compacted }
   }
 
+  /** The record, from memory when it was used lately. Returned records must not be changed. */
   async get (direction: TaskDirection, id: string): Promise<TaskRecord | undefined> {
-    const entry = this.index.get(keyOf(direction, id))
-    return entry == null ? undefined : await this.read(entry)
+    const key = keyOf(direction, id)
+    const entry = this.index.get(key)
+    return entry == null ? undefined : await this.recordOf(key, entry)
   }
 
+  /**
+   * Appends `record`; resolves once its line is written. Reads see it at once. The record must
+   * not be changed afterwards (it may be kept in memory as it is).
+   */
   async put (record: TaskRecord): Promise<void> {
     if (!isTaskRecord(record)) throw new TaskLogError(`refusing to store a malformed task record (${describeRecord(record)})`)
+    this.open()
     const line = Buffer.from(JSON.stringify(record) + '\n', 'utf8')
-    const summary = summaryOf(record)
-    const append = this.tail.catch(() => {}).then(async () => {
-      const handle = this.open()
-      const offset = this.size
-      try {
-        const { bytesWritten } = await handle.write(line)
-        if (bytesWritten !== line.length) throw new TaskLogError(`short write to ${this.path} (${bytesWritten} of ${line.length} bytes)`)
-      } catch (err) {
-        // never leave half a line behind: the next record would be glued to it
-        await handle.truncate(offset).catch(() => {})
-        throw err
-      }
-      this.size += line.length
-      this.lines++
-      this.index.set(keyOf(record.direction, record.id), { summary, offset, length: line.length - 1 })
-    })
-    this.tail = append
-    await append
+    const key = keyOf(record.direction, record.id)
+    let entry = this.index.get(key)
+    if (entry == null) {
+      entry = { summary: summaryOf(record), offset: -1, length: 0, unwritten: 0 }
+      this.index.set(key, entry)
+    } else {
+      entry.summary = summaryOf(record)
+    }
+    entry.record = record
+    entry.unwritten++
+    this.touch(key)
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    this.pending.push({ key, line, entry, resolve, reject })
+    this.writing ??= this.writePending()
+    await promise
   }
 
   async list (query: TaskQuery = {}): Promise<TaskRecord[]> {
-    const matching: IndexEntry[] = []
-    for (const entry of this.index.values()) {
-      if (matchesQuery(entry.summary, query)) matching.push(entry)
+    const matching: Array<[string, IndexEntry]> = []
+    for (const item of this.index) {
+      if (matchesQuery(item[1].summary, query)) matching.push(item)
     }
-    matching.sort((a, b) => compareRecords(a.summary, b.summary))
+    matching.sort((a, b) => compareRecords(a[1].summary, b[1].summary))
     const page = query.limit == null ? matching : matching.slice(0, Math.max(0, query.limit))
-    return await Promise.all(page.map(async entry => await this.read(entry)))
+    return await Promise.all(page.map(async ([key, entry]) => await this.recordOf(key, entry)))
   }
 
   /** Waits for pending appends and closes the file. */
   async close (): Promise<void> {
-    await this.tail.catch(() => {})
+    while (this.writing != null) await this.writing
     const handle = this.handle
     this.handle = undefined
     await handle?.close()
@@ -149,6 +180,79 @@ export class TaskLog implements TaskRecordStore {
   private open (): FileHandle {
     if (this.handle == null) throw new TaskLogError(`the task log ${this.path} is closed`)
     return this.handle
+  }
+
+  /** Writes every pending line in one write, again while more arrived meanwhile. */
+  private async writePending (): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending
+        this.pending = []
+        const handle = this.open()
+        const start = this.size
+        const data = batch.length === 1 ? batch[0]!.line : Buffer.concat(batch.map(p => p.line))
+        try {
+          const { bytesWritten } = await handle.write(data)
+          if (bytesWritten !== data.length) throw new TaskLogError(`short write to ${this.path} (${bytesWritten} of ${data.length} bytes)`)
+        } catch (err) {
+          // never leave part of a batch behind: the next record would be glued to a torn line
+          await handle.truncate(start).catch(() => {})
+          const error = err instanceof Error ? err : new Error(String(err))
+          for (const line of batch) {
+            line.entry.unwritten--
+            // a record that never reached the file is not in the log
+            if (line.entry.offset === -1 && line.entry.unwritten === 0) {
+              this.index.delete(line.key)
+              this.cached.delete(line.key)
+            }
+            line.reject(error)
+          }
+          continue
+        }
+        let offset = start
+        for (const line of batch) {
+          line.entry.offset = offset
+          line.entry.length = line.line.length - 1
+          line.entry.unwritten--
+          offset += line.line.length
+        }
+        this.size = offset
+        this.lines += batch.length
+        this.evict()
+        for (const line of batch) line.resolve()
+      }
+    } finally {
+      this.writing = undefined
+    }
+  }
+
+  private async recordOf (key: string, entry: IndexEntry): Promise<TaskRecord> {
+    if (entry.record != null) {
+      this.touch(key)
+      return entry.record
+    }
+    const record = await this.read(entry)
+    entry.record = record
+    this.touch(key)
+    this.evict()
+    return record
+  }
+
+  /** Marks `key` as the most recently used. */
+  private touch (key: string): void {
+    this.cached.delete(key)
+    this.cached.add(key)
+  }
+
+  /** Drops the least recently used records past the cache size (never one waiting to be written). */
+  private evict (): void {
+    for (const key of this.cached) {
+      if (this.cached.size <= this.cachedRecords) return
+      const entry = this.index.get(key)
+      if (entry != null && entry.unwritten > 0) continue
+      if (entry != null) entry.record = undefined
+      this.cached.delete(key)
+    }
   }
 
   private async read (entry: IndexEntry): Promise<TaskRecord> {
@@ -168,6 +272,7 @@ export class TaskLog implements TaskRecordStore {
   }
 
   private async load (init: TaskLogInit): Promise<void> {
+    this.cachedRecords = init.cachedRecords ?? DEFAULT_CACHED_RECORDS
     const warn = init.onWarning ?? ((message: string) => { log.error(message) })
     let handle = await open(this.path, 'a+', 0o600)
     try {
@@ -272,7 +377,7 @@ function scanLog (path: string, content: Buffer, warn: (message: string) => void
     } else {
       lines++
       if (isTaskRecord(value)) {
-        index.set(keyOf(value.direction, value.id), { summary: summaryOf(value), offset, length: end - offset })
+        index.set(keyOf(value.direction, value.id), { summary: summaryOf(value), offset, length: end - offset, unwritten: 0 })
         if (newline === -1) appendNewline = true
       } else {
         warn(`${path}: ignoring line ${lineNo}, which is not a task record`)
