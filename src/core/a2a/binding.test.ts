@@ -48,8 +48,12 @@ describe('A2A over libp2p', () => {
     inbound = new InboundTasks({
       records: memoryStorage().tasks,
       card: () => card,
-      // "wait" waits for respond(); anything else is echoed at once
+      // "wait" waits until canceled, "slow" answers after 100 ms; anything else is echoed at once
       handler: async (task, signal) => {
+        if (task.text === 'slow') {
+          await new Promise(resolve => setTimeout(resolve, 100))
+          return { kind: 'completed', text: 'slow echo' }
+        }
         if (task.text !== 'wait') return { kind: 'completed', text: `echo: ${task.text}` }
         return await new Promise((resolve) => { signal.addEventListener('abort', () => { resolve({ kind: 'failed', text: 'aborted' }) }) })
       }
@@ -104,15 +108,30 @@ describe('A2A over libp2p', () => {
     await expect(client.cancelTask({ id, tenant: '', metadata: {} })).rejects.toMatchObject({ name: expect.stringMatching(/NotCancelable/) })
   })
 
-  it('streams the task, its status and its artifact, then ends the stream', async () => {
+  it('streams a slow task as it goes (task, working, artifact, completed), a quick one as its one final event', async () => {
     const client = await sdkClient(caller)
-    const kinds: string[] = []
-    for await (const item of client.sendMessageStream(SendMessageRequest.fromJSON({
-      message: { messageId: 'm3', role: 'ROLE_USER', parts: [{ text: 'stream me' }] }
-    }))) kinds.push(item.payload?.$case ?? '?')
-    expect(kinds[0]).toBe('task')
-    expect(kinds).toContain('artifactUpdate')
-    expect(kinds.at(-1)).toBe('statusUpdate')
+    const stream = async (text: string): Promise<Array<{ $case: string, state?: number }>> => {
+      const items: Array<{ $case: string, state?: number }> = []
+      for await (const item of client.sendMessageStream(SendMessageRequest.fromJSON({
+        message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text }] }
+      }))) {
+        const p = item.payload
+        items.push({ $case: p?.$case ?? '?', state: p?.$case === 'task' ? p.value.status?.state : p?.$case === 'statusUpdate' ? p.value.status?.state : undefined })
+      }
+      return items
+    }
+    expect(await stream('slow')).toEqual([
+      { $case: 'task', state: 1 /* submitted */ },
+      { $case: 'statusUpdate', state: 2 /* working */ },
+      { $case: 'artifactUpdate', state: undefined },
+      { $case: 'statusUpdate', state: 3 /* completed */ }
+    ])
+    expect(await stream('quick')).toEqual([{ $case: 'task', state: 3 }])
+    const quick = await client.listTasks({ tenant: '', contextId: '', status: 0, pageToken: '', statusTimestampAfter: undefined, includeArtifacts: true })
+    const answered = quick.tasks.find(t => t.artifacts[0]?.parts[0]?.content?.value === 'echo: quick')
+    // the one event still carries the whole exchange: the question and the answer
+    expect(answered?.history.map(m => m.role)).toEqual([1 /* user */])
+    expect(answered?.status?.state).toBe(3)
   })
 
   it('shows a peer only its own tasks', async () => {

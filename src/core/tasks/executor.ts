@@ -5,11 +5,12 @@
  */
 import { AgentEvent } from '@a2a-js/sdk/server'
 import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/sdk/server'
-import { Message, StreamResponse, TaskState } from '@a2a-js/sdk'
+import { Message, StreamResponse, Task as TaskCodec, TaskState } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
 import { errorMessage } from '../errors.js'
-import type { MessageJson, StreamResponseJson } from '../a2a/json.js'
+import type { MessageJson, StreamResponseJson, TaskJson } from '../a2a/json.js'
 import { outcomeEvents } from './outcome.js'
+import { applyStreamResponse } from './state.js'
 import type { TaskOutcome } from './outcome.js'
 
 export type { TaskOutcome } from './outcome.js'
@@ -25,6 +26,13 @@ export interface InboundTask {
   text: string
 }
 
+/**
+ * How long an automatic answer may take and still be sent as the task's one and only event, in
+ * ms. A handler that answers within it (an echo, a lookup) costs one store write and one frame;
+ * a slower one shows the task submitted and working first, then its answer.
+ */
+export const DEFAULT_QUICK_ANSWER_MS = 25
+
 /** Answers a task automatically. Throwing fails the task with the error's message. */
 export type TaskHandler = (task: InboundTask, signal: AbortSignal) => Promise<TaskOutcome>
 
@@ -38,8 +46,9 @@ interface Execution {
 export interface StarlingExecutorInit {
   /** Answers tasks automatically; without it tasks wait for `answer()`. */
   handler?: TaskHandler
-  /** Called when a task (or a new turn) arrives, after it is stored. */
+  /** Called when a task (or a new turn) arrives. */
   onInbound?: (task: InboundTask) => void
+  quickAnswerMs?: number
 }
 
 export class StarlingExecutor implements AgentExecutor {
@@ -73,6 +82,33 @@ export class StarlingExecutor implements AgentExecutor {
     }
     this.live.set(taskId, execution)
     try {
+      const message = Message.toJSON(context.userMessage) as MessageJson
+      const inbound: InboundTask = {
+        taskId,
+        contextId,
+        from: context.context.user?.userName ?? '',
+        message,
+        text: message.parts.filter(p => typeof p.text === 'string').map(p => p.text).join('\n')
+      }
+      const handler = this.init.handler
+      let answer: Promise<TaskOutcome | undefined> = execution.answer.promise
+      if (handler != null) {
+        answer = Promise.race([
+          handler(inbound, execution.controller.signal).catch((err: unknown): TaskOutcome => ({ kind: 'failed', text: errorMessage(err) })),
+          execution.answer.promise
+        ])
+        if (context.task == null) {
+          const quick = await withinMs(answer, this.init.quickAnswerMs ?? DEFAULT_QUICK_ANSWER_MS)
+          if (quick.settled) {
+            this.init.onInbound?.(inbound)
+            if (quick.value == null || execution.settled) return
+            execution.settled = true
+            bus.publish(AgentEvent.task(TaskCodec.fromJSON(answeredTask(taskId, contextId, quick.value))))
+            return
+          }
+        }
+      }
+
       if (context.task == null) {
         bus.publish(AgentEvent.task(newTask(taskId, contextId)))
         bus.publish(AgentEvent.statusUpdate({
@@ -83,26 +119,9 @@ export class StarlingExecutor implements AgentExecutor {
         // event on, or the sender would take the stale input-required state for the answer
         bus.publish(AgentEvent.task({ ...context.task, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() } }))
       }
-      const message = Message.toJSON(context.userMessage) as MessageJson
-      const inbound: InboundTask = {
-        taskId,
-        contextId,
-        from: context.context.user?.userName ?? '',
-        message,
-        text: message.parts.filter(p => typeof p.text === 'string').map(p => p.text).join('\n')
-      }
       this.init.onInbound?.(inbound)
 
-      let outcome: TaskOutcome | undefined
-      if (this.init.handler != null) {
-        try {
-          outcome = await Promise.race([this.init.handler(inbound, execution.controller.signal), execution.answer.promise])
-        } catch (err) {
-          outcome = { kind: 'failed', text: errorMessage(err) }
-        }
-      } else {
-        outcome = await execution.answer.promise
-      }
+      const outcome = await answer
       if (outcome == null || execution.settled) return
       execution.settled = true
       publishEvents(bus, outcomeEvents(taskId, contextId, outcome))
@@ -132,6 +151,24 @@ export function publishEvents (bus: ExecutionEventBus, events: StreamResponseJso
       case 'statusUpdate': bus.publish(AgentEvent.statusUpdate(payload.value)); break
       case 'artifactUpdate': bus.publish(AgentEvent.artifactUpdate(payload.value)); break
     }
+  }
+}
+
+/** A new task answered at once: the one event that says so. */
+function answeredTask (id: string, contextId: string, outcome: TaskOutcome): TaskJson {
+  let task: TaskJson = { id, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: now() }, artifacts: [], history: [] }
+  for (const event of outcomeEvents(id, contextId, outcome)) task = applyStreamResponse(task, event)
+  return task
+}
+
+/** Whether `promise` settles within `ms`, and with what. */
+async function withinMs<T> (promise: Promise<T>, ms: number): Promise<{ settled: true, value: T } | { settled: false }> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const late = new Promise<{ settled: false }>((resolve) => { timer = setTimeout(() => { resolve({ settled: false }) }, ms) })
+  try {
+    return await Promise.race([promise.then(value => ({ settled: true as const, value })), late])
+  } finally {
+    clearTimeout(timer)
   }
 }
 
