@@ -100,6 +100,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   private readonly upgrader?: DirectUpgrader
   private readonly clientFactory: ClientFactory
   private readonly agents = new Map<string, KnownAgent>()
+  /** SDK clients per agent, for the card they were made from (a new card makes a new client). */
+  private readonly clients = new Map<string, { card?: AgentCardJson, client: Promise<Client> }>()
   private currentProfile: AgentProfile
   private currentCard: AgentCardJson
   private registryState: RegistryStatus = {}
@@ -284,10 +286,16 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
 
   /** An @a2a-js/sdk Client for the agent `peerId`, over the libp2p binding (every A2A method). */
   async client (peerId: string): Promise<Client> {
-    const card = this.agents.get(peerId)?.card ?? buildAgentCard(peerId, { name: peerId, description: '', skills: [] })
+    const known = this.agents.get(peerId)?.card
+    const cached = this.clients.get(peerId)
+    if (cached != null && cached.card === known) return await cached.client
+    const card = known ?? buildAgentCard(peerId, { name: peerId, description: '', skills: [] })
     // whatever interfaces a card lists, a mesh agent is reached at its own PeerID over the binding
     const pinned: AgentCardJson = { ...card, supportedInterfaces: [bindingInterface(peerId)] }
-    return await this.clientFactory.createFromAgentCard(AgentCard.fromJSON(pinned))
+    const client = this.clientFactory.createFromAgentCard(AgentCard.fromJSON(pinned))
+    this.clients.set(peerId, { card: known, client })
+    client.catch(() => { if (this.clients.get(peerId)?.client === client) this.clients.delete(peerId) })
+    return await client
   }
 
   private async publish (): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
 import { InvalidInputError, PeerUnreachableError } from '../errors.js'
 import { RpcClient } from '../rpc/client.js'
 import type { RpcClientInit } from '../rpc/client.js'
@@ -16,6 +16,9 @@ const log = logger('starling:connector')
 
 /** Time allowed to reach a peer through the relay, in ms. */
 export const DEFAULT_PEER_DIAL_TIMEOUT_MS = 15_000
+
+/** Parsed PeerIDs kept for reuse (the set is dropped and rebuilt past this). */
+const MAX_CACHED_PEER_IDS = 1024
 
 /** How long an RPC stream with nothing in flight stays open, in ms. */
 export const DEFAULT_STREAM_IDLE_MS = 60_000
@@ -39,6 +42,8 @@ export class PeerConnector {
   private readonly clients = new Map<string, RpcClient>()
   private readonly opening = new Map<string, Promise<RpcClient>>()
   private readonly dialing = new Map<string, Promise<Connection>>()
+  /** Parsed PeerIDs of the peers we talk to: parsing one decodes base58 and a multihash. */
+  private readonly peerIds = new Map<string, PeerId>()
 
   constructor (init: ConnectorInit) {
     this.node = init.node
@@ -101,22 +106,35 @@ export class PeerConnector {
     return client
   }
 
-  private best (peerId: string): Connection | undefined {
-    let id
-    try {
-      id = peerIdFromString(peerId)
-    } catch (err) {
-      throw new InvalidInputError(`not a PeerID: ${peerId}`, { cause: err })
+  private peer (peerId: string): PeerId {
+    let id = this.peerIds.get(peerId)
+    if (id == null) {
+      try {
+        id = peerIdFromString(peerId)
+      } catch (err) {
+        throw new InvalidInputError(`not a PeerID: ${peerId}`, { cause: err })
+      }
+      if (this.peerIds.size >= MAX_CACHED_PEER_IDS) this.peerIds.clear()
+      this.peerIds.set(peerId, id)
     }
-    const open = this.node.getConnections(id).filter(c => c.status === 'open')
-    return open.find(c => c.limits == null) ?? open[0]
+    return id
   }
 
+  private best (peerId: string): Connection | undefined {
+    let fallback: Connection | undefined
+    for (const c of this.node.getConnections(this.peer(peerId))) {
+      if (c.status !== 'open') continue
+      if (c.limits == null) return c
+      fallback ??= c
+    }
+    return fallback
+  }
+
+  /** Whether `client` runs on a relayed connection while a direct one to the peer exists. */
   private hasBetterConnection (peerId: string, client: RpcClient): boolean {
     const best = this.best(peerId)
-    if (best == null) return false
-    const mine = this.node.getConnections(peerIdFromString(peerId)).find(c => c.streams.includes(client.stream))
-    return mine == null || (mine.limits != null && best.limits == null)
+    if (best == null || best.limits != null) return false
+    return !best.streams.includes(client.stream)
   }
 
   private async dial (peerId: string, signal?: AbortSignal): Promise<Connection> {
