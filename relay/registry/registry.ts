@@ -5,7 +5,8 @@
  * - An entry is keyed by the publisher's PeerID; publishing again replaces it (a renewal).
  * - An entry lapses at its TTL unless renewed, and goes when its peer has been disconnected from
  *   the relay for longer than the grace period.
- * - Discover is served from a skill index and a tag index, so it does not scan every entry.
+ * - Discover is served from indexes by skill, by tag, and by (skill, tag), so a query only walks
+ *   entries that can match.
  */
 import type { AgentCardJson } from '../../src/core/a2a/json.js'
 
@@ -60,6 +61,8 @@ export class Registry {
   private readonly entries = new Map<string, RegistryEntry>()
   private readonly bySkill = new Map<string, Set<string>>()
   private readonly byTag = new Map<string, Set<string>>()
+  /** Agents having a skill that carries a tag: key `skill \0 tag`. */
+  private readonly bySkillTag = new Map<string, Set<string>>()
   private readonly maxEntries: number
   private readonly graceMs: number
   private readonly now: () => number
@@ -158,27 +161,39 @@ export class Registry {
 
   /** The smallest index set that can hold the answer. */
   private candidates (skill: string | undefined, tags: string[]): Iterable<string> {
-    if (skill != null) return this.bySkill.get(skill) ?? []
     if (tags.length > 0) {
-      const sets = tags.map(t => this.byTag.get(t) ?? new Set<string>())
+      const sets = tags.map(t => (skill != null ? this.bySkillTag.get(skillTag(skill, t)) : this.byTag.get(t)) ?? EMPTY)
       return sets.reduce((a, b) => (a.size <= b.size ? a : b))
     }
+    if (skill != null) return this.bySkill.get(skill) ?? EMPTY
     return this.entries.keys()
   }
 
   private index (entry: RegistryEntry): void {
     for (const skill of entry.card.skills) {
       addTo(this.bySkill, skill.id, entry.peerId)
-      for (const tag of skill.tags) addTo(this.byTag, tag, entry.peerId)
+      for (const tag of skill.tags) {
+        addTo(this.byTag, tag, entry.peerId)
+        addTo(this.bySkillTag, skillTag(skill.id, tag), entry.peerId)
+      }
     }
   }
 
   private unindex (entry: RegistryEntry): void {
     for (const skill of entry.card.skills) {
       removeFrom(this.bySkill, skill.id, entry.peerId)
-      for (const tag of skill.tags) removeFrom(this.byTag, tag, entry.peerId)
+      for (const tag of skill.tags) {
+        removeFrom(this.byTag, tag, entry.peerId)
+        removeFrom(this.bySkillTag, skillTag(skill.id, tag), entry.peerId)
+      }
     }
   }
+}
+
+const EMPTY: ReadonlySet<string> = new Set()
+
+function skillTag (skill: string, tag: string): string {
+  return `${skill}\u0000${tag}`
 }
 
 export function clampTtl (ttlSeconds: number | undefined): number {
