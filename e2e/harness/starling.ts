@@ -7,13 +7,26 @@
 
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { spawnProcess, runProcess } from './processes.js'
 import type { ManagedProcess, ProcessRegistry } from './processes.js'
 import { tempDir } from './tmp.js'
 
-/** The repository root (where package.json and bin/ are). */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+/**
+ * The repository root (where package.json and bin/ are): the nearest directory above this file
+ * with bin/polyfill.mjs, so it holds from e2e/harness and from its compiled copy in dist/node.
+ */
+export const REPO_ROOT = findRoot(dirname(fileURLToPath(import.meta.url)))
+
+function findRoot (from: string): string {
+  let dir = from
+  while (!existsSync(join(dir, 'bin', 'polyfill.mjs'))) {
+    const parent = dirname(dir)
+    if (parent === dir) throw new Error(`no Starling checkout above ${from}`)
+    dir = parent
+  }
+  return dir
+}
 
 const POLYFILL = './bin/polyfill.mjs'
 const RELAY_MAIN = 'dist/node/relay/main.js'

@@ -68,6 +68,11 @@ export interface NativePeerInit {
   onWarning?: (message: string) => void
   /** Storage options (task log compaction thresholds…). */
   storage?: Omit<FileStorageInit, 'onWarning'>
+  /**
+   * Listen addresses. Default `/p2p-circuit`: reachable through a relay reservation. Add e.g.
+   * `/ip4/0.0.0.0/tcp/4002` to be dialable directly on a LAN.
+   */
+  listen?: string[]
   userAgent?: string
 }
 
@@ -90,7 +95,7 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
       storage,
       transports: [tcp()],
       // reachable through a relay reservation; no WebRTC natively yet
-      listen: ['/p2p-circuit'],
+      listen: init.listen ?? ['/p2p-circuit'],
       relayAddrs,
       defaultProfile: profile,
       handler: init.handler,
