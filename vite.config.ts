@@ -56,8 +56,15 @@ export default defineConfig({
         codeSplitting: {
           groups: [
             { name: 'react', test: /node_modules[\\/](react|react-dom|scheduler|@tanstack)[\\/]/ },
+            // the SDK's client loads on the first task this peer sends (src/core/peer.ts)
+            { name: 'a2a-client', test: /node_modules[\\/]@a2a-js[\\/]sdk[\\/]dist[\\/]client[\\/]/ },
             { name: 'a2a', test: /node_modules[\\/]@a2a-js[\\/]/ },
-            { name: 'vendor', test: /node_modules[\\/]/ }
+            // the shell's own storage: small, and needed before the network stack
+            { name: 'idb', test: /node_modules[\\/]idb[\\/]/ },
+            // the network stack, loaded while the shell renders (src/app/node/StarlingProvider.tsx);
+            // workbox-window stays with the service worker's registration, which loads after the
+            // first render (src/app/pwa/UpdatePrompt.tsx)
+            { name: 'vendor', test: /node_modules[\\/](?!workbox-)/ }
           ]
         }
       }

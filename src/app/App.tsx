@@ -1,20 +1,22 @@
 /**
  * The app shell: header, navigation and the screen the URL names. Until the peer runs, a
  * startup screen says why.
+ *
+ * Only the default screen (Agents) is in the first download; the others load on demand and are
+ * fetched in the background once the peer runs (./screens/lazy.ts). The service worker's
+ * registration (./pwa/UpdatePrompt.tsx, with workbox-window) loads after the first render.
  */
+import { lazy, Suspense, useEffect } from 'react'
 import type { ReactNode } from 'react'
 import { Header } from './components/Header.js'
 import { Nav } from './components/Nav.js'
 import { StartupScreen } from './components/StartupScreen.js'
 import { PeerGate } from './node/StarlingProvider.js'
-import { UpdatePrompt } from './pwa/UpdatePrompt.js'
 import { useRoute } from './routes.js'
 import { AgentsScreen } from './screens/AgentsScreen.js'
-import { InboxScreen } from './screens/InboxScreen.js'
-import { ProfileScreen } from './screens/ProfileScreen.js'
-import { SendTaskScreen } from './screens/SendTaskScreen.js'
-import { TasksScreen } from './screens/TasksScreen.js'
-import { TaskView } from './screens/TaskView.js'
+import { InboxScreen, preloadScreens, ProfileScreen, SendTaskScreen, TasksScreen, TaskView } from './screens/lazy.js'
+
+const UpdatePrompt = lazy(async () => ({ default: (await import('./pwa/UpdatePrompt.js')).UpdatePrompt }))
 
 export function App (): ReactNode {
   return (
@@ -23,10 +25,15 @@ export function App (): ReactNode {
         <Header />
         <Nav />
         <main className="screen">
-          <Screen />
+          <Suspense fallback={<p className="muted">Loading…</p>}>
+            <Screen />
+          </Suspense>
         </main>
+        <PreloadScreens />
       </PeerGate>
-      <UpdatePrompt />
+      <Suspense fallback={null}>
+        <UpdatePrompt />
+      </Suspense>
     </div>
   )
 }
@@ -41,4 +48,17 @@ function Screen (): ReactNode {
     case 'inbox': return <InboxScreen />
     case 'profile': return <ProfileScreen />
   }
+}
+
+/** Once the peer runs (and the browser is idle), fetches the other screens in the background. */
+function PreloadScreens (): null {
+  useEffect(() => {
+    if (typeof requestIdleCallback !== 'function') {
+      const timer = setTimeout(preloadScreens, 1_000)
+      return () => { clearTimeout(timer) }
+    }
+    const id = requestIdleCallback(preloadScreens, { timeout: 2_000 })
+    return () => { cancelIdleCallback(id) }
+  }, [])
+  return null
 }

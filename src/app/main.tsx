@@ -5,7 +5,7 @@ import { StrictMode } from 'react'
 import { createRoot } from 'react-dom/client'
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query'
 import { App } from './App.js'
-import { StarlingProvider } from './node/StarlingProvider.js'
+import { loadPeerModule, StarlingProvider } from './node/StarlingProvider.js'
 import './styles.css'
 
 const queryClient = new QueryClient({
@@ -16,6 +16,9 @@ const queryClient = new QueryClient({
     mutations: { networkMode: 'always' }
   }
 })
+
+// the network stack downloads while the shell renders (see loadPeerModule)
+void loadPeerModule()
 
 const root = document.getElementById('root')
 if (root == null) throw new Error('index.html has no #root element')

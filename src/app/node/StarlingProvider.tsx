@@ -10,7 +10,7 @@ import { useQueryClient } from '@tanstack/react-query'
 import type { StarlingPeer } from '../../core/peer.js'
 import { openIdbStorage } from '../data/idb-storage.js'
 import { HostStateContext, useHostState } from './context.js'
-import { createBrowserPeer } from './create-peer.js'
+import type * as PeerModule from './create-peer.js'
 import { exposeDebugHandle } from './debug.js'
 import { bridgePeerToQueries } from './events.js'
 import { PeerHost } from './host.js'
@@ -18,10 +18,22 @@ import { PeerHost } from './host.js'
 /** Held by the tab that runs the peer of this origin. */
 export const PEER_LOCK_NAME = 'starling-peer'
 
+let peerModule: Promise<typeof PeerModule> | undefined
+
+/**
+ * Starts downloading the network stack (libp2p, the A2A SDK: most of the app's bytes). The app
+ * shell renders without it, as PWAs do: main.tsx calls this before the first render, so both
+ * travel at once, and the shell is on screen while the peer's code is still arriving.
+ */
+export async function loadPeerModule (): Promise<typeof PeerModule> {
+  peerModule ??= import('./create-peer.js')
+  return await peerModule
+}
+
 export function createDefaultHost (): PeerHost {
   return new PeerHost({
     openStorage: async () => await openIdbStorage(),
-    createPeer: async (storage) => await createBrowserPeer(storage, window.location.origin),
+    createPeer: async (storage) => await (await loadPeerModule()).createBrowserPeer(storage, window.location.origin),
     lockName: PEER_LOCK_NAME
   })
 }

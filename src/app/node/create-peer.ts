@@ -1,6 +1,9 @@
 /**
  * The browser's StarlingPeer: WebSockets to the relay, WebRTC between browsers (signalled over
  * the relayed circuit), the IndexedDB storage, and no task handler: a person answers.
+ *
+ * The options exist for the browser benchmark's page (bench/browser/page/main.tsx), which
+ * answers tasks itself and decides when to upgrade to WebRTC; the app never passes any.
  */
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
@@ -8,6 +11,7 @@ import type { AgentProfile } from '../../core/a2a/binding.js'
 import { STARLING_VERSION } from '../../core/node/create-node.js'
 import { StarlingPeer } from '../../core/peer.js'
 import type { PeerStorage } from '../../core/store/types.js'
+import type { TaskHandler } from '../../core/tasks/executor.js'
 import { peerTail } from '../model/format.js'
 import { RelayInfoSource } from './relay-info.js'
 
@@ -20,7 +24,14 @@ export function defaultProfile (peerId: string): AgentProfile {
   }
 }
 
-export async function createBrowserPeer (storage: PeerStorage, origin: string): Promise<StarlingPeer> {
+export interface BrowserPeerOptions {
+  /** Answers inbound tasks automatically (default: none, a person answers from the inbox). */
+  handler?: TaskHandler
+  /** Upgrade relayed connections to other browsers to direct WebRTC ones (default: true). */
+  directUpgrade?: boolean
+}
+
+export async function createBrowserPeer (storage: PeerStorage, origin: string, options: BrowserPeerOptions = {}): Promise<StarlingPeer> {
   const relayInfo = new RelayInfoSource(origin)
   return await StarlingPeer.create({
     storage,
@@ -33,7 +44,8 @@ export async function createBrowserPeer (storage: PeerStorage, origin: string): 
     relayAddrs: async ({ signal }) => (await relayInfo.fetch({ signal })).multiaddrs,
     // a first visit names the agent after its new PeerID
     defaultProfile,
-    directUpgrade: true,
+    handler: options.handler,
+    directUpgrade: options.directUpgrade ?? true,
     // The default gater refuses ws:// and private addresses. This page only ever dials its own
     // relay (found at its own origin) and circuits or WebRTC through it.
     connectionGater: { denyDialMultiaddr: () => false },

@@ -1,0 +1,6 @@
+/** Every screen but the default one, as one lazily loaded chunk (see ./lazy.ts). */
+export { InboxScreen } from './InboxScreen.js'
+export { ProfileScreen } from './ProfileScreen.js'
+export { SendTaskScreen } from './SendTaskScreen.js'
+export { TasksScreen } from './TasksScreen.js'
+export { TaskView } from './TaskView.js'
