@@ -7,9 +7,8 @@
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { ClientFactory, ClientFactoryOptions } from '@a2a-js/sdk/client'
 import { AgentCard } from '@a2a-js/sdk'
-import type { Client } from '@a2a-js/sdk/client'
+import type { Client, ClientFactory } from '@a2a-js/sdk/client'
 import { TypedEventEmitter } from 'main-event'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
 import { A2A_PROTOCOL, bindingInterface, buildAgentCard, DEFAULT_A2A_MAX_FRAME_BYTES } from './a2a/binding.js'
@@ -98,7 +97,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   private readonly inbound: InboundTasks
   private readonly outbound: OutboundTasks
   private readonly upgrader?: DirectUpgrader
-  private readonly clientFactory: ClientFactory
+  private clientFactory?: Promise<ClientFactory>
   private readonly agents = new Map<string, KnownAgent>()
   /** SDK clients per agent, for the card they were made from (a new card makes a new client). */
   private readonly clients = new Map<string, { card?: AgentCardJson, client: Promise<Client> }>()
@@ -157,14 +156,6 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       onChange
     })
     this.server = new A2AServer(node, { requestHandler: () => this.inbound.requestHandler() })
-    this.clientFactory = new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
-      transports: [new Libp2pTransportFactory(async (peerId, options) => await this.connector.rpc(peerId, {
-        protocol: A2A_PROTOCOL,
-        maxFrameBytes: DEFAULT_A2A_MAX_FRAME_BYTES,
-        toError: a2aErrorFromRpc,
-        signal: options.signal
-      }))]
-    }))
     if (init.directUpgrade === true) this.upgrader = new DirectUpgrader(node, this.relay)
   }
 
@@ -292,10 +283,28 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     const card = known ?? buildAgentCard(peerId, { name: peerId, description: '', skills: [] })
     // whatever interfaces a card lists, a mesh agent is reached at its own PeerID over the binding
     const pinned: AgentCardJson = { ...card, supportedInterfaces: [bindingInterface(peerId)] }
-    const client = this.clientFactory.createFromAgentCard(AgentCard.fromJSON(pinned))
+    const client = this.factory().then(async factory => await factory.createFromAgentCard(AgentCard.fromJSON(pinned)))
     this.clients.set(peerId, { card: known, client })
     client.catch(() => { if (this.clients.get(peerId)?.client === client) this.clients.delete(peerId) })
     return await client
+  }
+
+  /**
+   * The SDK's client side, loaded on first use: a browser peer that only answers tasks never
+   * downloads it (it is a fifth of the A2A SDK's bytes).
+   */
+  private async factory (): Promise<ClientFactory> {
+    this.clientFactory ??= import('@a2a-js/sdk/client').then(({ ClientFactory, ClientFactoryOptions }) => new ClientFactory(
+      ClientFactoryOptions.createFrom(ClientFactoryOptions.default, {
+        transports: [new Libp2pTransportFactory(async (peerId, options) => await this.connector.rpc(peerId, {
+          protocol: A2A_PROTOCOL,
+          maxFrameBytes: DEFAULT_A2A_MAX_FRAME_BYTES,
+          toError: a2aErrorFromRpc,
+          signal: options.signal
+        }))]
+      })
+    ))
+    return await this.clientFactory
   }
 
   private async publish (): Promise<void> {
