@@ -21,7 +21,8 @@
  * await peer.stop()
  * ```
  */
-import { corkedTcp } from './tcp.js'
+import { tcp } from '@libp2p/tcp'
+import { coalescing } from '../core/node/coalesce.js'
 import { StarlingPeer } from '../core/peer.js'
 import type { AgentProfile } from '../core/a2a/binding.js'
 import type { TaskHandler } from '../core/tasks/executor.js'
@@ -93,7 +94,7 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
   try {
     peer = await StarlingPeer.create({
       storage,
-      transports: [corkedTcp()],
+      transports: [coalescing(tcp())],
       // reachable through a relay reservation; no WebRTC natively yet
       listen: init.listen ?? ['/p2p-circuit'],
       relayAddrs,

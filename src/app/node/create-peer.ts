@@ -7,6 +7,7 @@
  */
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
+import { coalescing } from '../../core/node/coalesce.js'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import { STARLING_VERSION } from '../../core/node/create-node.js'
 import { StarlingPeer } from '../../core/peer.js'
@@ -36,7 +37,8 @@ export async function createBrowserPeer (storage: PeerStorage, origin: string, o
   return await StarlingPeer.create({
     storage,
     transports: [
-      webSockets(),
+      // one WebSocket frame per encrypted message, not two (src/core/node/coalesce.ts)
+      coalescing(webSockets()),
       // read at every WebRTC dial and answer: always the ICE servers of the last relay answer
       webRTC({ rtcConfiguration: () => ({ iceServers: relayInfo.iceServers }) })
     ],

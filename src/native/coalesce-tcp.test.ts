@@ -1,3 +1,4 @@
+// The coalescing transport wrapper (src/core/node/coalesce.ts) over real TCP, counting socket writes.
 import { afterEach, describe, expect, it } from 'vitest'
 import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
@@ -5,10 +6,10 @@ import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import type { Libp2p } from '@libp2p/interface'
 import { Socket } from 'node:net'
+import { coalescing } from '../core/node/coalesce.js'
 import type { TransportFactory } from '../core/node/create-node.js'
-import { corkedTcp } from './tcp.js'
 
-describe('TCP with corked sends', () => {
+describe('transports that send each message in one write', () => {
   const nodes: Libp2p[] = []
   afterEach(async () => { await Promise.all(nodes.splice(0).map(async n => { await n.stop() })) })
 
@@ -51,7 +52,7 @@ describe('TCP with corked sends', () => {
 
   it('writes each encrypted message with one syscall instead of two, and the data arrives whole', async () => {
     const plain = await echoWrites(() => tcp())
-    const corked = await echoWrites(() => corkedTcp())
+    const corked = await echoWrites(() => coalescing(tcp()))
     expect(corked).toBeGreaterThanOrEqual(100)
     expect(corked).toBeLessThan(plain * 0.6)
   })
