@@ -26,6 +26,10 @@ export interface RelayConfig {
   relayDurationLimit: number
   /** Connections the relay accepts at once. */
   maxConnections: number
+  /** New inbound connections accepted per second from one IP address. */
+  newConnectionsPerHost: number
+  /** Seconds a peer may send nothing before its connection is closed (libp2p peers ping every 30 s; background browser tabs may run timers only once a minute). */
+  idleTimeout: number
   /** Registry entries held at once. */
   maxAgents: number
   /** STUN/TURN URLs browsers use to set up direct WebRTC connections (handed out by /api/v1/relay). */
@@ -51,6 +55,8 @@ export const OPTIONS: Record<keyof RelayConfig, Option> = {
   relayDataLimit: { flag: 'relay-data-limit', env: 'STARLING_RELAY_DATA_LIMIT', default: String(64 * 1024 * 1024), kind: 'count', help: 'bytes one relayed connection may carry before it is closed' },
   relayDurationLimit: { flag: 'relay-duration-limit', env: 'STARLING_RELAY_DURATION_LIMIT', default: '1800', kind: 'count', help: 'seconds one relayed connection may last before it is closed' },
   maxConnections: { flag: 'max-connections', env: 'STARLING_MAX_CONNECTIONS', default: '4096', kind: 'count', help: 'connections accepted at once' },
+  newConnectionsPerHost: { flag: 'new-connections-per-host', env: 'STARLING_NEW_CONNECTIONS_PER_HOST', default: '100', kind: 'count', help: 'new inbound connections accepted per second from one IP address (a NAT or a proxy puts many peers behind one)' },
+  idleTimeout: { flag: 'idle-timeout', env: 'STARLING_IDLE_TIMEOUT', default: '120', kind: 'count', help: 'seconds a peer may stay silent before its connection is closed (libp2p peers ping every 30 s; the relay pings no one)' },
   maxAgents: { flag: 'max-agents', env: 'STARLING_MAX_AGENTS', default: '10000', kind: 'count', help: 'registry entries held at once' },
   iceServers: { flag: 'ice-servers', env: 'STARLING_ICE_SERVERS', default: 'stun:stun.l.google.com:19302', kind: 'list', help: 'comma-separated STUN/TURN URLs for browsers\' WebRTC ("none" for none)' }
 }

@@ -4,7 +4,12 @@ import { join } from 'node:path'
 import { ConfigError, loadConfig, usage } from './config.js'
 import { preferFor, startRelay } from './relay.js'
 import type { RunningRelay } from './relay.js'
-import { tempDir } from '../src/native/test-helpers.js'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { tcpAddr, tempDir, testRelay } from '../src/native/test-helpers.js'
 
 describe('relay configuration', () => {
   it('takes flags over environment over defaults', () => {
@@ -114,5 +119,33 @@ describe('relay process', () => {
 
     const health = await (await fetch(`${relay.url}/health`)).json()
     expect(health).toMatchObject({ status: 'ok', peerId: relay.peerId, connectedPeers: 0, reservations: 0, agents: 0 })
+  })
+})
+
+describe('relay silence detection', () => {
+  it('closes a connection that stays silent, and keeps one whose peer keeps pinging', async () => {
+    const relay = await testRelay({ idleTimeout: 2 })
+    const peer = async (keepAliveMs?: number) => await createLibp2p({
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux(keepAliveMs == null ? { enableKeepAlive: false } : { keepAliveInterval: keepAliveMs })],
+      connectionMonitor: { enabled: false }
+    })
+    const silent = await peer()
+    const lively = await peer(300)
+    try {
+      await Promise.all([silent.dial(multiaddr(tcpAddr(relay))), lively.dial(multiaddr(tcpAddr(relay)))])
+      const relayId = relay.node.peerId
+      await new Promise<void>((resolve) => {
+        silent.addEventListener('peer:disconnect', (evt) => { if (evt.detail.equals(relayId)) resolve() })
+      })
+      // the silent peer has been dropped after its 2 s of silence; the pinging one, connected as long, is still there
+      expect(lively.getConnections(relayId).length).toBe(1)
+      expect(relay.node.getConnections(lively.peerId).length).toBe(1)
+      expect(relay.node.getConnections(silent.peerId).length).toBe(0)
+    } finally {
+      await Promise.all([silent.stop(), lively.stop()])
+      await relay.stop()
+    }
   })
 })
