@@ -11,6 +11,7 @@ import { AgentCard } from '@a2a-js/sdk'
 import type { Client, ClientFactory } from '@a2a-js/sdk/client'
 import { TypedEventEmitter } from 'main-event'
 import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import type { ICryptoInterface } from '@libp2p/noise'
 import { A2A_PROTOCOL, bindingInterface, buildAgentCard, DEFAULT_A2A_MAX_FRAME_BYTES } from './a2a/binding.js'
 import type { AgentProfile } from './a2a/binding.js'
 import type { AgentCardJson, PartJson } from './a2a/json.js'
@@ -55,6 +56,8 @@ export interface StarlingPeerInit {
   directUpgrade?: boolean
   connectionGater?: ConnectionGater
   userAgent?: string
+  /** Noise's crypto, when the platform has a faster one. */
+  noiseCrypto?: ICryptoInterface
 }
 
 export interface PeerConnectionInfo {
@@ -119,7 +122,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       transports: init.transports,
       listen: init.listen,
       connectionGater: init.connectionGater,
-      userAgent: init.userAgent
+      userAgent: init.userAgent,
+      noiseCrypto: init.noiseCrypto
     })
     const peer = new StarlingPeer(node, init, profile)
     for (const agent of await init.storage.agents.list()) peer.agents.set(agent.peerId, agent)

@@ -23,6 +23,7 @@
  */
 import { tcp } from '@libp2p/tcp'
 import { coalescing } from '../core/node/coalesce.js'
+import { fastX25519 } from './fast-x25519.js'
 import { StarlingPeer } from '../core/peer.js'
 import type { AgentProfile } from '../core/a2a/binding.js'
 import type { TaskHandler } from '../core/tasks/executor.js'
@@ -95,6 +96,7 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
     peer = await StarlingPeer.create({
       storage,
       transports: [coalescing(tcp())],
+      noiseCrypto: fastX25519(),
       // reachable through a relay reservation; no WebRTC natively yet
       listen: init.listen ?? ['/p2p-circuit'],
       relayAddrs,
