@@ -14,7 +14,7 @@ import { tcpAddr, tempDir, testRelay } from '../src/native/test-helpers.js'
 describe('relay configuration', () => {
   it('takes flags over environment over defaults', () => {
     const config = loadConfig(['--port', '9000'], { STARLING_PORT: '7000', STARLING_TCP_PORT: '7001' })
-    expect(config).toMatchObject({ port: 9000, tcpPort: 7001, host: '127.0.0.1', maxReservations: 1024 })
+    expect(config).toMatchObject({ port: 9000, tcpPort: 7001, host: '127.0.0.1', maxReservations: 4096 })
   })
 
   it('refuses a bad value, naming it and where it came from', () => {
