@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { AgentCard } from '@a2a-js/sdk'
 import type { Client, ClientFactory } from '@a2a-js/sdk/client'
 import { TypedEventEmitter } from 'main-event'
-import type { ConnectionGater, PrivateKey } from '@libp2p/interface'
+import type { Connection, ConnectionGater, PrivateKey } from '@libp2p/interface'
 import type { ICryptoInterface } from '@libp2p/noise'
 import { A2A_PROTOCOL, bindingInterface, buildAgentCard, DEFAULT_A2A_MAX_FRAME_BYTES } from './a2a/binding.js'
 import type { AgentProfile } from './a2a/binding.js'
@@ -33,6 +33,9 @@ import { InboundTasks } from './tasks/inbound.js'
 import type { TaskOutcome } from './tasks/outcome.js'
 import { OutboundTasks } from './tasks/outbound.js'
 import type { SendOptions } from './tasks/outbound.js'
+import { Outbox } from './tasks/outbox.js'
+import { TaskRecords } from './tasks/records.js'
+import { PushService } from './push/service.js'
 
 const log = logger('starling:peer')
 
@@ -99,6 +102,9 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   private readonly registry: RegistryClient
   private readonly inbound: InboundTasks
   private readonly outbound: OutboundTasks
+  private readonly records: TaskRecords
+  private readonly outbox: Outbox
+  private readonly pushService: PushService
   private readonly upgrader?: DirectUpgrader
   private clientFactory?: Promise<ClientFactory>
   private readonly agents = new Map<string, KnownAgent>()
@@ -146,18 +152,36 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
         this.setRegistry('result' in outcome ? { expiresAt: outcome.result.expiresAt } : { error: errorMessage(outcome.error) })
       }
     })
-    const onChange = (record: TaskRecord): void => { this.safeDispatchEvent('task', { detail: record }) }
+    this.records = new TaskRecords(init.storage.tasks)
+    this.records.onChange((record) => { this.safeDispatchEvent('task', { detail: record }) })
+    this.pushService = new PushService({
+      node,
+      connector: this.connector,
+      receive: async (from, params) => { await this.outbound.receivePush(from, params) }
+    })
     this.inbound = new InboundTasks({
-      records: init.storage.tasks,
+      records: this.records,
       card: () => this.currentCard,
       handler: init.handler,
-      onChange,
+      push: async (peerId, token, update, options) => { await this.pushService.push(peerId, token, update, options) },
       onInbound: (task) => { this.safeDispatchEvent('inbound', { detail: task }) }
     })
+    this.outbox = new Outbox({
+      records: this.records,
+      deliver: async (record, item, signal) => {
+        if (record.direction === 'outbound') await this.outbound.deliver(record, item, signal)
+        else await this.inbound.pushes.deliver(record, item, signal)
+      },
+      expire: async (record) => {
+        if (record.direction === 'outbound') await this.outbound.expire(record)
+        else await this.inbound.pushes.expire(record)
+      }
+    })
     this.outbound = new OutboundTasks({
-      records: init.storage.tasks,
-      client: async (peerId) => await this.client(peerId),
-      onChange
+      records: this.records,
+      outbox: this.outbox,
+      self: this.peerId,
+      client: async (peerId) => await this.client(peerId)
     })
     this.server = new A2AServer(node, { requestHandler: () => this.inbound.requestHandler() })
     if (init.directUpgrade === true) this.upgrader = new DirectUpgrader(node, this.relay)
@@ -171,12 +195,15 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   async start (): Promise<void> {
     await this.node.start()
     await this.server.start()
+    await this.pushService.start()
     this.relay.addEventListener('status', this.onRelayStatus)
     this.node.addEventListener('connection:open', this.onConnectionsChanged)
     this.node.addEventListener('connection:close', this.onConnectionsChanged)
     this.upgrader?.start()
     this.relay.start()
-    await this.outbound.resume()
+    await this.outbound.start()
+    await this.outbox.start()
+    await this.inbound.resume()
     log('peer %s started', this.peerId)
   }
 
@@ -186,9 +213,11 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     this.node.removeEventListener('connection:close', this.onConnectionsChanged)
     this.upgrader?.stop()
     this.outbound.stop()
+    this.outbox.stop()
     this.registry.stop()
     this.relay.stop()
     await this.connector.close()
+    await this.pushService.stop()
     await this.server.stop()
     await this.node.stop()
   }
@@ -196,6 +225,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   /** Redial the relay and retry waiting tasks now (the app came back to the foreground). */
   reconnect (): void {
     this.relay.reconnectNow()
+    this.outbox.poke()
     this.outbound.poke()
   }
 
@@ -245,7 +275,10 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     return [...this.agents.values()].sort((a, b) => b.seenAt - a.seenAt)
   }
 
-  /** Sends a task to `peerId`. Resolves when the agent has accepted it. */
+  /**
+   * Sends a task to `peerId` (or, with `options.taskId`, our next message in one). It is stored
+   * at once and delivered by the outbox; resolves with the record after the first attempt.
+   */
   async send (peerId: string, content: string | PartJson[], options: SendOptions = {}): Promise<TaskRecord> {
     const parts = typeof content === 'string' ? [{ text: content, mediaType: 'text/plain' }] : content
     return await this.outbound.send(peerId, parts, options)
@@ -269,7 +302,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     await this.inbound.respond(taskId, outcome)
   }
 
-  /** Asks the agent of an outbound task to cancel it. */
+  /** Asks the agent of an outbound task to cancel it (kept in the outbox until delivered). */
   async cancel (taskId: string, options: { signal?: AbortSignal } = {}): Promise<TaskRecord> {
     return await this.outbound.cancel(taskId, options)
   }
@@ -329,13 +362,19 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     this.safeDispatchEvent('relay', { detail: evt.detail })
     if (evt.detail.state === 'reserved') {
       void this.publish()
+      this.outbox.poke()
       this.outbound.poke()
     }
   }
 
-  private readonly onConnectionsChanged = (): void => {
+  private readonly onConnectionsChanged = (evt: CustomEvent<Connection>): void => {
     this.safeDispatchEvent('connections', { detail: this.connections() })
-    this.outbound.poke()
+    if (evt.type === 'connection:open') {
+      // a peer we owe something just came within reach
+      const peerId = evt.detail.remotePeer.toString()
+      this.outbox.poke(peerId)
+      this.outbound.poke(peerId)
+    }
   }
 }
 

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { TaskNotFoundError } from '@a2a-js/sdk/errors'
 import type { StarlingPeer } from '../core/peer.js'
 import { textOf } from '../core/a2a/json.js'
+import type { TaskRecord } from '../core/store/types.js'
 import type { RunningRelay } from '../../relay/relay.js'
 import { testPeer, testRelay, untilPublished } from './test-helpers.js'
 
@@ -36,7 +37,8 @@ describe('two native peers through a real relay', () => {
     expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('echo: hello mesh')
 
     // the receiver stored it too, owned by the sender
-    const inbound = await echo.task('inbound', sent.id)
+    expect(sent.delivery).toBe('delivered')
+    const inbound = await echo.task('inbound', remote(sent))
     expect(inbound?.peerId).toBe(sender.peerId)
     expect(inbound?.state).toBe('TASK_STATE_COMPLETED')
   })
@@ -53,12 +55,12 @@ describe('two native peers through a real relay', () => {
     const sent = await sender.send(person.peerId, 'what is 6 x 7?')
     expect(await arrived).toBe('what is 6 x 7?')
     const inbox = await person.inbox()
-    expect(inbox.map(t => t.id)).toEqual([sent.id])
+    expect(inbox.map(t => t.id)).toEqual([remote(sent)])
 
     const working = await sender.task('outbound', sent.id)
     expect(['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING']).toContain(working?.state)
 
-    await person.respond(sent.id, { kind: 'completed', text: '42' })
+    await person.respond(remote(sent), { kind: 'completed', text: '42' })
     const done = await sender.waitFor(sent.id)
     expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('42')
     expect(await person.inbox()).toEqual([])
@@ -71,7 +73,7 @@ describe('two native peers through a real relay', () => {
     await Promise.all([untilPublished(person), untilPublished(sender)])
 
     const sent = await sender.send(person.peerId, 'book a table')
-    await person.respond(sent.id, { kind: 'input-required', text: 'for how many people?' })
+    await person.respond(remote(sent), { kind: 'input-required', text: 'for how many people?' })
     const asked = await sender.waitFor(sent.id)
     expect(asked.state).toBe('TASK_STATE_INPUT_REQUIRED')
     expect(textOf(asked.task.status.message?.parts)).toBe('for how many people?')
@@ -79,13 +81,13 @@ describe('two native peers through a real relay', () => {
 
     const turn = await sender.send(person.peerId, 'four', { taskId: sent.id, contextId: sent.contextId })
     expect(turn.id).toBe(sent.id)
-    expect((await person.inbox()).map(t => t.id)).toEqual([sent.id])
-    await person.respond(sent.id, { kind: 'completed', text: 'table for four at eight' })
+    expect((await person.inbox()).map(t => t.id)).toEqual([remote(sent)])
+    await person.respond(remote(sent), { kind: 'completed', text: 'table for four at eight' })
     const done = await sender.waitFor(sent.id)
     expect(done.state).toBe('TASK_STATE_COMPLETED')
     expect(textOf(done.task.artifacts?.at(-1)?.parts)).toBe('table for four at eight')
     // both turns are in the agent's history of the task, in order
-    const history = (await person.task('inbound', sent.id))?.task.history?.map(m => textOf(m.parts))
+    const history = (await person.task('inbound', remote(sent)))?.task.history?.map(m => textOf(m.parts))
     expect(history).toEqual(['book a table', 'for how many people?', 'four'])
   })
 
@@ -97,8 +99,8 @@ describe('two native peers through a real relay', () => {
     const sent = await sender.send(person.peerId, 'never mind')
     const canceled = await sender.cancel(sent.id)
     expect(canceled.state).toBe('TASK_STATE_CANCELED')
-    expect((await person.task('inbound', sent.id))?.state).toBe('TASK_STATE_CANCELED')
-    await expect(person.respond(sent.id, { kind: 'completed', text: 'too late' })).rejects.toThrow(/already TASK_STATE_CANCELED/)
+    expect((await person.task('inbound', remote(sent)))?.state).toBe('TASK_STATE_CANCELED')
+    await expect(person.respond(remote(sent), { kind: 'completed', text: 'too late' })).rejects.toThrow(/already TASK_STATE_CANCELED/)
   })
 
   it('keeps one peer from reading another peer\'s task', async () => {
@@ -111,6 +113,12 @@ describe('two native peers through a real relay', () => {
     await owner.waitFor(sent.id)
     // the snoop asks the agent for the owner's task id over the same binding
     const client = await snoop.client(agent.peerId)
-    await expect(client.getTask({ id: sent.id, tenant: '' })).rejects.toBeInstanceOf(TaskNotFoundError)
+    await expect(client.getTask({ id: remote(sent), tenant: '' })).rejects.toBeInstanceOf(TaskNotFoundError)
   })
 })
+
+/** The agent's id of a task we sent (ours is `record.id`). */
+function remote (record: TaskRecord): string {
+  if (record.remoteId == null) throw new Error(`task ${record.id} has not reached its agent`)
+  return record.remoteId
+}

@@ -87,21 +87,25 @@ export class IdbTaskRecordStore implements TaskRecordStore {
     const store = tx.store
     const results = await Promise.all(planScans(query).map(async (scan) => {
       const out: TaskRecord[] = []
-      let cursor = await store.index(scan.index).openCursor(scanRange(scan.prefix, query.before), 'prev')
-      while (cursor != null && out.length < limit) {
+      // the outbox index is not in list order: it is read whole (it holds only pending work)
+      const outbox = scan.index === TASK_INDEXES.byOutbox
+      let cursor = await store.index(scan.index).openCursor(scanRange(scan.prefix, outbox ? undefined : query.before), 'prev')
+      while (cursor != null && (outbox || out.length < limit)) {
         if (matchesQuery(cursor.value, query)) out.push(cursor.value)
         cursor = await cursor.continue()
       }
       return out
     }))
     await tx.done
-    const merged = results.length === 1 ? results[0] ?? [] : results.flat().sort(compareRecords)
+    // the outbox index is ordered by due time, every other one newest first
+    const merged = results.length === 1 && query.outbox !== true ? results[0] ?? [] : results.flat().sort(compareRecords)
     return merged.slice(0, limit)
   }
 }
 
 /** Which index ranges answer `query`; everything else in the query is checked per record. */
 function planScans (query: TaskQuery): Scan[] {
+  if (query.outbox === true) return [{ index: TASK_INDEXES.byOutbox, prefix: [] }]
   if (query.states != null) {
     const states = [...new Set(query.states)]
     const directions = query.direction != null ? [query.direction] : DIRECTIONS

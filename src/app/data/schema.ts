@@ -30,7 +30,12 @@ export const TASK_INDEXES = {
   /** Tasks with one peer. */
   byPeer: 'by-peer',
   /** Tasks of one conversation. */
-  byContext: 'by-context'
+  byContext: 'by-context',
+  /**
+   * Tasks whose outbox holds work, by when it is due. Sparse: a record without `outboxAt` is
+   * not in it, so the outbox is found without reading the history.
+   */
+  byOutbox: 'by-outbox'
 } as const
 
 export interface StarlingDB extends DBSchema {
@@ -47,6 +52,7 @@ export interface StarlingDB extends DBSchema {
       'by-direction-state': [TaskDirection, TaskStateName, number, string]
       'by-peer': [string, number, string]
       'by-context': [string, number, string]
+      'by-outbox': [number, number, string]
     }
   }
   /** The agent directory, by PeerID. */
@@ -70,6 +76,10 @@ const MIGRATIONS: readonly Migration[] = [
     tasks.createIndex(TASK_INDEXES.byPeer, ['peerId', 'updatedAt', 'id'])
     tasks.createIndex(TASK_INDEXES.byContext, ['contextId', 'updatedAt', 'id'])
     db.createObjectStore('agents', { keyPath: 'peerId' })
+  },
+  // 1 → 2: the outbox index (records of version 1 have no outbox, so none is missed)
+  (_db, tx) => {
+    tx.objectStore('tasks').createIndex(TASK_INDEXES.byOutbox, ['outboxAt', 'updatedAt', 'id'])
   }
 ]
 

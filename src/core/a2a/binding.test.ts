@@ -21,6 +21,7 @@ import { collectFrames } from '../rpc/testing.js'
 import type { FrameCollector } from '../rpc/testing.js'
 import { memoryStorage } from '../store/memory.js'
 import { InboundTasks } from '../tasks/inbound.js'
+import { TaskRecords } from '../tasks/records.js'
 import { A2A_PROTOCOL, bindingInterface, buildAgentCard } from './binding.js'
 import type { AgentCardJson } from './json.js'
 import { A2AServer } from './server.js'
@@ -46,8 +47,10 @@ describe('A2A over libp2p', () => {
     [agent, caller, other] = await Promise.all([node(), node(), node()])
     card = buildAgentCard(agent.peerId.toString(), { name: 'agent', description: '', skills: [{ id: 'echo' }] })
     inbound = new InboundTasks({
-      records: memoryStorage().tasks,
+      records: new TaskRecords(memoryStorage().tasks),
       card: () => card,
+      // these callers give no push config, so nothing is ever pushed
+      push: async () => { throw new Error('no push expected') },
       // "wait" waits until canceled, "slow" answers after 100 ms; anything else is echoed at once
       handler: async (task, signal) => {
         if (task.text === 'slow') {

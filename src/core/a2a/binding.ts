@@ -70,7 +70,7 @@ export function buildAgentCard (peerId: string, profile: AgentProfile): AgentCar
     description: profile.description,
     supportedInterfaces: [bindingInterface(peerId)],
     version: '1.0.0',
-    capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false },
+    capabilities: { streaming: true, pushNotifications: true, extendedAgentCard: false },
     defaultInputModes: ['text/plain'],
     defaultOutputModes: ['text/plain'],
     skills: profile.skills.map(toSkill)

@@ -11,9 +11,10 @@ import type { A2ARequestHandler } from '@a2a-js/sdk/server'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import { serveRpc } from '../rpc/server.js'
 import type { RpcHandlerResult } from '../rpc/server.js'
-import { errorResponse } from '../rpc/jsonrpc.js'
+import { errorResponse, RpcErrorCode } from '../rpc/jsonrpc.js'
 import type { JsonRpcRequest, JsonRpcResponse } from '../rpc/jsonrpc.js'
 import { PeerUser } from './user.js'
+import { checkMessage, InvalidPartError } from './parts.js'
 import { A2A_BINDING_URI, A2A_PROTOCOL, A2A_VERSION, DEFAULT_A2A_MAX_FRAME_BYTES } from './binding.js'
 
 const log = logger('starling:a2a:server')
@@ -80,6 +81,17 @@ export class A2AServer {
       validateVersion(requestedVersion, await handler.getAgentCard(), A2A_BINDING_URI)
     } catch (err) {
       return { jsonrpc: '2.0', id, error: JsonRpcTransportHandler.mapToJSONRPCError(err) } as JsonRpcResponse
+    }
+    if (request.method === 'SendMessage' || request.method === 'SendStreamingMessage') {
+      // what a remote sends is checked before the SDK or a handler sees it: a malformed part or
+      // a file over the limit is refused with the reason, and nothing is stored
+      try {
+        const params = request.params as { message?: unknown } | undefined
+        checkMessage(params?.message, 'the message')
+      } catch (err) {
+        if (err instanceof InvalidPartError) return errorResponse(id, RpcErrorCode.InvalidParams, err.message)
+        throw err
+      }
     }
     const { serviceParameters: _, ...body } = request
     const result = await transport.handle(body as unknown as Record<string, unknown>, context)

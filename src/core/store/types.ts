@@ -4,14 +4,42 @@
  * (src/native/store), and tests use the in-memory one (./memory.ts).
  */
 import type { AgentProfile } from '../a2a/binding.js'
-import type { AgentCardJson, TaskJson, TaskStateName } from '../a2a/json.js'
+import type { AgentCardJson, MessageJson, TaskJson, TaskStateName } from '../a2a/json.js'
 
 /** inbound: another peer asked us; outbound: we asked another peer. */
 export type TaskDirection = 'inbound' | 'outbound'
 
+/**
+ * How far an outbound task's latest request got. queued: kept here, the agent not reached yet;
+ * sent: written to the agent, its acknowledgement not back yet; delivered: the agent has it.
+ */
+export type DeliveryState = 'queued' | 'sent' | 'delivered'
+
+/**
+ * Work a task still owes the other peer, kept in the task's own record so that it is stored in
+ * the same write as the change that made it (src/core/tasks/outbox.ts delivers it).
+ * - message: a message of ours (a new task, or our answer to input-required) not yet accepted;
+ * - cancel: our request to cancel, not yet accepted;
+ * - push (inbound tasks): the sender has not acknowledged the task's latest state.
+ */
+export type OutboxItem =
+  | { kind: 'message', message: MessageJson, attempts: number, lastError?: string }
+  | { kind: 'cancel', attempts: number, lastError?: string }
+  | { kind: 'push', attempts: number, lastError?: string }
+
+/** One state a task was in, from when (ms since the epoch). */
+export interface TimelineEntry {
+  state: TaskStateName
+  at: number
+}
+
 export interface TaskRecord {
   direction: TaskDirection
-  /** The A2A task id (assigned by the peer that runs the task). */
+  /**
+   * The task's id here. Inbound: the A2A task id we assigned. Outbound: our own id, chosen when
+   * the task was queued (the first message's id); the agent's id is `remoteId`, and the stored
+   * `task` uses ours, so every record satisfies `task.id === id`.
+   */
   id: string
   /** The other party: the sender of an inbound task, the agent of an outbound one. */
   peerId: string
@@ -23,6 +51,25 @@ export interface TaskRecord {
   createdAt: number
   /** ms since the epoch; lists are ordered by it, newest first */
   updatedAt: number
+  /** Outbound: how far our latest request got (absent on inbound records). */
+  delivery?: DeliveryState
+  /** Outbound: the agent's id of the task, once it has accepted it. */
+  remoteId?: string
+  /**
+   * Outbound: ms since the epoch after which requests still undelivered, or an agent still
+   * unreachable, fail the task (the sender's TTL, 24 h unless it says otherwise).
+   */
+  expiresAt?: number
+  /** Work owed to the other peer, oldest first; absent or empty when there is none. */
+  outbox?: OutboxItem[]
+  /** When the outbox should next be tried, ms since the epoch; set exactly when `outbox` is not empty. */
+  outboxAt?: number
+  /** Inbound: the token the sender asked pushed updates to carry (its own id of the task). */
+  pushToken?: string
+  /** Every state the task has been in, oldest first. */
+  timeline?: TimelineEntry[]
+  /** Why the task failed here, when it was this peer that failed it (TTL, a refused update). */
+  localError?: string
 }
 
 export interface TaskQuery {
@@ -34,6 +81,8 @@ export interface TaskQuery {
   limit?: number
   /** Records strictly older than this position in the order (for paging). */
   before?: { updatedAt: number, id: string }
+  /** Only records whose outbox holds work (`outboxAt` set). */
+  outbox?: boolean
 }
 
 /**
@@ -75,8 +124,8 @@ export interface PeerStorage {
   close: () => Promise<void>
 }
 
-/** A record without its task: what ordering and queries look at (an index can hold just this). */
-export type TaskRecordSummary = Omit<TaskRecord, 'task'>
+/** What ordering and queries look at (an index can hold just this). */
+export type TaskRecordSummary = Pick<TaskRecord, 'direction' | 'id' | 'peerId' | 'contextId' | 'state' | 'createdAt' | 'updatedAt' | 'outboxAt'>
 
 /** Orders records newest first, ties by id descending: the order every TaskRecordStore lists in. */
 export function compareRecords (a: TaskRecordSummary, b: TaskRecordSummary): number {
@@ -90,6 +139,7 @@ export function matchesQuery (record: TaskRecordSummary, query: TaskQuery): bool
   if (query.peerId != null && record.peerId !== query.peerId) return false
   if (query.contextId != null && record.contextId !== query.contextId) return false
   if (query.states != null && !query.states.includes(record.state)) return false
+  if (query.outbox === true && record.outboxAt == null) return false
   if (query.before != null) {
     const b = query.before
     if (record.updatedAt > b.updatedAt) return false

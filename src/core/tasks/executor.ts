@@ -8,9 +8,9 @@ import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/s
 import { Message, StreamResponse, Task as TaskCodec, TaskState } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
 import { errorMessage } from '../errors.js'
-import type { MessageJson, StreamResponseJson, TaskJson } from '../a2a/json.js'
+import type { MessageJson, PartJson, StreamResponseJson, TaskJson } from '../a2a/json.js'
 import { outcomeEvents } from './outcome.js'
-import { applyStreamResponse } from './state.js'
+import { applyStreamResponse, CHUNK_KEY } from './state.js'
 import type { TaskOutcome } from './outcome.js'
 
 export type { TaskOutcome } from './outcome.js'
@@ -24,6 +24,30 @@ export interface InboundTask {
   message: MessageJson
   /** The text parts of the message, joined. */
   text: string
+  /**
+   * This peer restarted while the task was being handled, and it is handled again. The only
+   * case where a handler sees a message twice: use `taskId` to make outside effects idempotent.
+   */
+  resumed?: boolean
+}
+
+/** What a handler may tell the sender before it answers. */
+export interface TaskUpdates {
+  /**
+   * Adds a chunk to an artifact, shown to the sender as it arrives. Chunks of one artifact share
+   * its id; the first one (or one with `append: false`) starts it over.
+   */
+  artifact: (chunk: { artifactId: string, name?: string, parts: PartJson[], append?: boolean, lastChunk?: boolean }) => void
+  /** A progress note: the task stays working, with this message. */
+  status: (text: string) => void
+}
+
+/** What the executor asks to be stored before a new task is handled (see ./exactly-once.ts). */
+export interface AcceptedTask {
+  task: TaskJson
+  sender: string
+  /** The token the sender gave for pushes, if it asked for them. */
+  pushToken?: string
 }
 
 /**
@@ -34,7 +58,7 @@ export interface InboundTask {
 export const DEFAULT_QUICK_ANSWER_MS = 25
 
 /** Answers a task automatically. Throwing fails the task with the error's message. */
-export type TaskHandler = (task: InboundTask, signal: AbortSignal) => Promise<TaskOutcome>
+export type TaskHandler = (task: InboundTask, signal: AbortSignal, updates: TaskUpdates) => Promise<TaskOutcome>
 
 interface Execution {
   contextId: string
@@ -48,6 +72,10 @@ export interface StarlingExecutorInit {
   handler?: TaskHandler
   /** Called when a task (or a new turn) arrives. */
   onInbound?: (task: InboundTask) => void
+  /** Stores a new task before its handler runs (exactly-once acceptance). */
+  accept?: (accepted: AcceptedTask) => Promise<void>
+  /** The next save of `taskId` is the answer the sender's call returns (no push owed for it). */
+  expectResponse?: (taskId: string) => void
   quickAnswerMs?: number
 }
 
@@ -83,42 +111,61 @@ export class StarlingExecutor implements AgentExecutor {
     this.live.set(taskId, execution)
     try {
       const message = Message.toJSON(context.userMessage) as MessageJson
+      const sender = context.context.user?.userName ?? ''
       const inbound: InboundTask = {
         taskId,
         contextId,
-        from: context.context.user?.userName ?? '',
+        from: sender,
         message,
         text: message.parts.filter(p => typeof p.text === 'string').map(p => p.text).join('\n')
       }
+      if (context.task == null && this.init.accept != null) {
+        // stored before anything runs: a copy of this message arriving later finds the task
+        const token = context.request.configuration?.taskPushNotificationConfig?.token
+        await this.init.accept({
+          task: { id: taskId, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: now() }, history: [message], artifacts: [] },
+          sender,
+          pushToken: token != null && token !== '' ? token : undefined
+        })
+      }
+      let started = false
+      const start = (): void => {
+        if (started) return
+        started = true
+        this.init.expectResponse?.(taskId)
+        if (context.task == null) {
+          bus.publish(AgentEvent.task(newTask(taskId, contextId)))
+          bus.publish(AgentEvent.statusUpdate({
+            taskId, contextId, metadata: {}, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() }
+          }))
+        } else {
+          // a new turn of a task that waited for its sender: it is working again from the first
+          // event on, or the sender would take the stale input-required state for the answer
+          bus.publish(AgentEvent.task({ ...context.task, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() } }))
+        }
+      }
+      const updates = taskUpdates(taskId, contextId, bus, () => { start(); return !execution.settled })
       const handler = this.init.handler
       let answer: Promise<TaskOutcome | undefined> = execution.answer.promise
       if (handler != null) {
         answer = Promise.race([
-          handler(inbound, execution.controller.signal).catch((err: unknown): TaskOutcome => ({ kind: 'failed', text: errorMessage(err) })),
+          handler(inbound, execution.controller.signal, updates).catch((err: unknown): TaskOutcome => ({ kind: 'failed', text: errorMessage(err) })),
           execution.answer.promise
         ])
         if (context.task == null) {
           const quick = await withinMs(answer, this.init.quickAnswerMs ?? DEFAULT_QUICK_ANSWER_MS)
-          if (quick.settled) {
+          if (quick.settled && !started) {
             this.init.onInbound?.(inbound)
             if (quick.value == null || execution.settled) return
             execution.settled = true
-            bus.publish(AgentEvent.task(TaskCodec.fromJSON(answeredTask(taskId, contextId, quick.value))))
+            this.init.expectResponse?.(taskId)
+            bus.publish(AgentEvent.task(TaskCodec.fromJSON(answeredTask(taskId, contextId, message, quick.value))))
             return
           }
         }
       }
 
-      if (context.task == null) {
-        bus.publish(AgentEvent.task(newTask(taskId, contextId)))
-        bus.publish(AgentEvent.statusUpdate({
-          taskId, contextId, metadata: {}, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() }
-        }))
-      } else {
-        // a new turn of a task that waited for its sender: it is working again from the first
-        // event on, or the sender would take the stale input-required state for the answer
-        bus.publish(AgentEvent.task({ ...context.task, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() } }))
-      }
+      start()
       this.init.onInbound?.(inbound)
 
       const outcome = await answer
@@ -154,9 +201,37 @@ export function publishEvents (bus: ExecutionEventBus, events: StreamResponseJso
   }
 }
 
+/** Updates a handler publishes while it works; `live` starts the task and says whether it is still open. */
+function taskUpdates (taskId: string, contextId: string, bus: ExecutionEventBus, live: () => boolean): TaskUpdates {
+  const chunks = new Map<string, number>()
+  return {
+    artifact: (chunk) => {
+      if (!live()) return
+      const append = chunk.append ?? chunks.has(chunk.artifactId)
+      const index = append ? chunks.get(chunk.artifactId) ?? 0 : 0
+      chunks.set(chunk.artifactId, index + 1)
+      publishEvents(bus, [{
+        artifactUpdate: {
+          taskId,
+          contextId,
+          artifact: { artifactId: chunk.artifactId, name: chunk.name, parts: chunk.parts, metadata: { [CHUNK_KEY]: index } },
+          append,
+          lastChunk: chunk.lastChunk === true
+        }
+      }])
+    },
+    status: (text) => {
+      if (!live()) return
+      publishEvents(bus, [{
+        statusUpdate: { taskId, contextId, status: { state: 'TASK_STATE_WORKING', timestamp: now(), message: { messageId: crypto.randomUUID(), taskId, contextId, role: 'ROLE_AGENT', parts: [{ text }] } } }
+      }])
+    }
+  }
+}
+
 /** A new task answered at once: the one event that says so. */
-function answeredTask (id: string, contextId: string, outcome: TaskOutcome): TaskJson {
-  let task: TaskJson = { id, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: now() }, artifacts: [], history: [] }
+function answeredTask (id: string, contextId: string, message: MessageJson, outcome: TaskOutcome): TaskJson {
+  let task: TaskJson = { id, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: now() }, artifacts: [], history: [message] }
   for (const event of outcomeEvents(id, contextId, outcome)) task = applyStreamResponse(task, event)
   return task
 }

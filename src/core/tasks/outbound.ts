@@ -1,114 +1,201 @@
 /**
- * Tasks this peer sends to other agents. A send opens SendStreamingMessage and keeps reading
- * it in the background; when that stream breaks (relay restart, the agent reloaded), the task
- * is followed again with GetTask + SubscribeToTask, with back-off, until it ends. Every change
- * lands in the store first and is announced after, so a UI or `wait` only ever shows what is
- * stored.
+ * Tasks this peer sends to other agents.
+ *
+ * A send is stored first (state submitted, delivery queued, the message in the record's outbox)
+ * and delivered by the outbox (./outbox.ts): SendMessage with `returnImmediately` and a push
+ * config naming this peer, retried with the same message id until the agent accepts it or the
+ * task's TTL passes. The agent then pushes every change (src/core/push); a task with no news for
+ * a while is checked with GetTask, so an update lost on the way is found too. The record keeps
+ * our own id (the first message's id) whatever the agent calls the task (`remoteId`), so the
+ * sender has a stable id from the moment it asks.
  */
 import { logger } from '@libp2p/logger'
-import { SendMessageRequest, StreamResponse, Task } from '@a2a-js/sdk'
+import { Message, SendMessageRequest, Task } from '@a2a-js/sdk'
 import type { Client } from '@a2a-js/sdk/client'
-import { TaskNotFoundError } from '@a2a-js/sdk/errors'
-import { errorMessage, StarlingError, UnknownTaskError } from '../errors.js'
-import type { MessageJson, PartJson, StreamResponseJson, TaskJson } from '../a2a/json.js'
-import type { TaskRecord, TaskRecordStore } from '../store/types.js'
+import { A2AError, TaskNotCancelableError, TaskNotFoundError } from '@a2a-js/sdk/errors'
+import { errorMessage, InvalidInputError, StarlingError, TaskStateError, UnknownTaskError } from '../errors.js'
+import { interfaceUrl } from '../a2a/binding.js'
+import type { MessageJson, PartJson, StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
+import { checkParts, checkStreamResponse } from '../a2a/parts.js'
+import type { PushParams } from '../push/protocol.js'
+import { NotCounterpartError } from '../push/service.js'
+import type { OutboxItem, TaskRecord } from '../store/types.js'
 import { agentMessage } from './outcome.js'
-import { applyStreamResponse, INTERRUPTED_STATES, isTerminal } from './state.js'
-import type { TaskChangeListener } from './task-store.js'
+import type { Outbox } from './outbox.js'
+import { withTask } from './records.js'
+import type { TaskRecords } from './records.js'
+import { applyStreamResponse, INTERRUPTED_STATES, isTerminal, refusedTransition, stateLabel } from './state.js'
 
 const log = logger('starling:outbound')
 
-/** First wait before following a task again after its stream broke, in ms. */
-export const DEFAULT_FOLLOW_RETRY_MIN_MS = 1_000
-/** Longest wait between attempts to follow a task, in ms. */
-export const DEFAULT_FOLLOW_RETRY_MAX_MS = 60_000
-/** Time allowed for a send to be acknowledged by the agent, in ms. */
-export const DEFAULT_SEND_TIMEOUT_MS = 30_000
+/** How long a task may wait for its agent before it fails, unless the sender says: 24 h in ms. */
+export const DEFAULT_TASK_TTL_MS = 24 * 60 * 60 * 1000
+/** Longest TTL a sender may ask for: 7 days in ms (a receiver remembers message ids that long). */
+export const MAX_TASK_TTL_MS = 7 * 24 * 60 * 60 * 1000
+/** Time one delivery attempt may take before it counts as failed, in ms. */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 60_000
+/** How long send() waits for the first delivery attempt before answering "queued", in ms. */
+export const DEFAULT_SEND_WAIT_MS = 5_000
+/** First GetTask check of an open task that brought no news, in ms after the last news. */
+export const DEFAULT_CHECK_MIN_MS = 15_000
+/** Longest wait between two checks of a task that brings no news, in ms. */
+export const DEFAULT_CHECK_MAX_MS = 10 * 60 * 1000
+/** When a delivery attempt is slower than this, the record says `sent` meanwhile, in ms. */
+const SENT_AFTER_MS = 250
 
 export interface OutboundTasksInit {
-  records: TaskRecordStore
+  records: TaskRecords
+  outbox: Outbox
   /** An SDK client for the agent `peerId`. */
   client: (peerId: string) => Promise<Client>
-  onChange?: TaskChangeListener
-  retryMinMs?: number
-  retryMaxMs?: number
+  /** This peer's PeerID: where the agent pushes updates. */
+  self: string
+  checkMinMs?: number
+  checkMaxMs?: number
 }
 
 export interface SendOptions {
   /** Continue an existing conversation. */
   contextId?: string
-  /** Continue an existing task (answer its input-required turn). */
+  /** Our id of an outbound task to continue (our answer to its input-required turn). */
   taskId?: string
+  /** How long the task may wait for the agent before it fails, in ms (default 24 h, at most 7 days). */
+  ttlMs?: number
   signal?: AbortSignal
 }
 
-interface Follower {
-  controller: AbortController
-  wake?: () => void
+interface Check {
+  peerId: string
+  at: number
+  delay: number
 }
 
 export class OutboundTasks {
-  private readonly records: TaskRecordStore
-  private readonly client: (peerId: string) => Promise<Client>
-  private readonly onChange: TaskChangeListener
-  private readonly retryMinMs: number
-  private readonly retryMaxMs: number
-  private readonly followers = new Map<string, Follower>()
+  private readonly init: OutboundTasksInit
+  private readonly records: TaskRecords
+  private readonly checkMinMs: number
+  private readonly checkMaxMs: number
+  private readonly checks = new Map<string, Check>()
   private readonly watchers = new Map<string, Set<(record: TaskRecord) => void>>()
-  private stopped = false
+  private checkTimer?: ReturnType<typeof setTimeout>
+  private controller = new AbortController()
+  private unsubscribe?: () => void
+  private stopped = true
 
   constructor (init: OutboundTasksInit) {
+    this.init = init
     this.records = init.records
-    this.client = init.client
-    this.onChange = init.onChange ?? (() => {})
-    this.retryMinMs = init.retryMinMs ?? DEFAULT_FOLLOW_RETRY_MIN_MS
-    this.retryMaxMs = init.retryMaxMs ?? DEFAULT_FOLLOW_RETRY_MAX_MS
+    this.checkMinMs = init.checkMinMs ?? DEFAULT_CHECK_MIN_MS
+    this.checkMaxMs = init.checkMaxMs ?? DEFAULT_CHECK_MAX_MS
+  }
+
+  /** Starts following the open tasks that were delivered before a restart. */
+  async start (): Promise<void> {
+    this.stopped = false
+    this.controller = new AbortController()
+    this.unsubscribe = this.records.onChange((record) => {
+      if (record.direction !== 'outbound') return
+      for (const watcher of this.watchers.get(record.id) ?? []) watcher(record)
+    })
+    const open = await this.records.store.list({ direction: 'outbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
+    const now = Date.now()
+    for (const record of open) {
+      // spread the first checks over a few seconds: a peer with many open tasks does not ask for all at once
+      if (record.remoteId != null) this.scheduleCheck(record, now + Math.round(Math.random() * 3000))
+    }
+  }
+
+  stop (): void {
+    this.stopped = true
+    this.unsubscribe?.()
+    this.controller.abort()
+    clearTimeout(this.checkTimer)
+    this.checks.clear()
+  }
+
+  /** Connectivity changed: tasks of `peerId` (or of everyone) are checked now. */
+  poke (peerId?: string): void {
+    const now = Date.now()
+    for (const check of this.checks.values()) {
+      if (peerId == null || check.peerId === peerId) check.at = Math.min(check.at, now)
+    }
+    this.armChecks()
   }
 
   /**
-   * Sends a message to the agent `peerId` and resolves once the agent has created the task
-   * (or answered directly). Updates keep arriving in the background.
+   * Stores a message to `peerId` (a new task, or with `taskId` our answer in an existing one) and
+   * tries to deliver it. Resolves with the record after the first attempt, or after
+   * DEFAULT_SEND_WAIT_MS with the record still queued: delivery goes on in the background.
    */
   async send (peerId: string, parts: PartJson[], options: SendOptions = {}): Promise<TaskRecord> {
+    options.signal?.throwIfAborted()
+    checkParts(parts, 'the message')
+    const ttl = options.ttlMs ?? DEFAULT_TASK_TTL_MS
+    if (!Number.isFinite(ttl) || ttl <= 0 || ttl > MAX_TASK_TTL_MS) {
+      throw new InvalidInputError(`the TTL must be between 1 ms and ${MAX_TASK_TTL_MS / 3_600_000} h`)
+    }
+    const now = Date.now()
     const message: MessageJson = { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts }
-    if (options.contextId != null) message.contextId = options.contextId
-    if (options.taskId != null) message.taskId = options.taskId
-    const client = await this.client(peerId)
-    const follower: Follower = { controller: new AbortController() }
-    const request = SendMessageRequest.fromJSON({ message, configuration: { acceptedOutputModes: ['text/plain'] } })
-    const iterator = client.sendMessageStream(request, { signal: follower.controller.signal })[Symbol.asyncIterator]()
-
-    const abort = (): void => { follower.controller.abort(options.signal?.reason) }
-    const timer = setTimeout(() => { follower.controller.abort(new StarlingError('the agent did not acknowledge the task in time', 'ERR_TIMEOUT')) }, DEFAULT_SEND_TIMEOUT_MS)
-    options.signal?.addEventListener('abort', abort, { once: true })
-    let first: IteratorResult<StreamResponse>
-    try {
-      first = await iterator.next()
-    } finally {
-      clearTimeout(timer)
-      options.signal?.removeEventListener('abort', abort)
-    }
-    if (first.done === true) throw new StarlingError('the agent closed the stream without answering', 'ERR_NO_ANSWER')
-
-    const item = toJson(first.value)
-    const record = await this.recordFromFirst(peerId, message, item)
-    // a new turn of a task (options.taskId) may open with the state it had while waiting for us:
-    // the rest of the stream says where it goes, so it is read whatever the first state
-    if (!isTerminal(record.state) && (options.taskId != null || !INTERRUPTED_STATES.includes(record.state))) {
-      void this.follow(record, follower, iterator)
+    let record: TaskRecord | undefined
+    if (options.taskId != null) {
+      const taskId = options.taskId
+      record = await this.records.update('outbound', taskId, (current) => {
+        if (current == null) throw new UnknownTaskError(taskId)
+        if (current.peerId !== peerId) throw new InvalidInputError(`task ${taskId} is with ${current.peerId}, not ${peerId}`)
+        if (isTerminal(current.state)) throw new TaskStateError(`task ${taskId} is already ${stateLabel(current.state)}`)
+        const turn: MessageJson = { ...message, contextId: current.contextId, taskId }
+        const outbox = [...current.outbox ?? [], { kind: 'message' as const, message: turn, attempts: 0 }]
+        return {
+          ...current,
+          task: { ...current.task, history: [...current.task.history ?? [], turn] },
+          delivery: 'queued',
+          outbox,
+          outboxAt: current.outboxAt ?? now,
+          expiresAt: Math.max(current.expiresAt ?? 0, now + ttl),
+          updatedAt: Math.max(now, current.updatedAt)
+        }
+      })
     } else {
-      follower.controller.abort()
+      const contextId = options.contextId ?? crypto.randomUUID()
+      const first: MessageJson = { ...message, contextId }
+      const id = message.messageId
+      const created: TaskRecord = {
+        direction: 'outbound',
+        id,
+        peerId,
+        contextId,
+        state: 'TASK_STATE_SUBMITTED',
+        task: { id, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: new Date(now).toISOString() }, history: [first], artifacts: [] },
+        createdAt: now,
+        updatedAt: now,
+        delivery: 'queued',
+        expiresAt: now + ttl,
+        outbox: [{ kind: 'message', message: first, attempts: 0 }],
+        outboxAt: now,
+        timeline: [{ state: 'TASK_STATE_SUBMITTED', at: now }]
+      }
+      record = await this.records.update('outbound', id, (current) => current ?? created)
     }
-    return record
+    if (record == null) throw new StarlingError('the task could not be stored', 'ERR_STORE')
+    await this.waitForAttempt(record.id, options.signal)
+    return await this.records.get('outbound', record.id) ?? record
   }
 
-  /** Asks the agent to cancel the task and records the answer. */
+  /**
+   * Asks the agent to cancel the task. The request is kept in the outbox like a message: it is
+   * delivered when the agent can be reached. Resolves with the record after the first attempt.
+   */
   async cancel (taskId: string, options: { signal?: AbortSignal } = {}): Promise<TaskRecord> {
-    const record = await this.records.get('outbound', taskId)
+    const record = await this.records.update('outbound', taskId, (current) => {
+      if (current == null) throw new UnknownTaskError(taskId)
+      if (isTerminal(current.state)) throw new TaskStateError(`task ${taskId} is already ${stateLabel(current.state)}`)
+      if (current.outbox?.some(i => i.kind === 'cancel') === true) return current
+      const now = Date.now()
+      return { ...current, outbox: [...current.outbox ?? [], { kind: 'cancel', attempts: 0 }], outboxAt: current.outboxAt ?? now, updatedAt: Math.max(now, current.updatedAt) }
+    })
     if (record == null) throw new UnknownTaskError(taskId)
-    const client = await this.client(record.peerId)
-    const task = await client.cancelTask({ id: taskId, tenant: '', metadata: {} }, { signal: options.signal })
-    return await this.apply(record, { task: Task.toJSON(task) as TaskJson })
+    await this.waitForAttempt(taskId, options.signal)
+    return await this.records.get('outbound', taskId) ?? record
   }
 
   /** Resolves with the task once it is finished or waits for us (input-required). */
@@ -136,145 +223,308 @@ export class OutboundTasks {
     }
   }
 
-  /** Follows every outbound task that is still open (after a restart). */
-  async resume (): Promise<void> {
-    const open = await this.records.list({ direction: 'outbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
-    for (const record of open) {
-      if (!this.followers.has(record.id)) void this.follow(record, { controller: new AbortController() })
-    }
+  /** Delivers the head of an outbound task's outbox (called by the outbox). */
+  async deliver (record: TaskRecord, item: OutboxItem, signal: AbortSignal): Promise<void> {
+    if (item.kind === 'message') await this.deliverMessage(record, item.message, signal)
+    else if (item.kind === 'cancel') await this.deliverCancel(record, signal)
+    else await this.dropHead(record, item)
   }
 
-  /** Connectivity changed: retry the tasks waiting in back-off now (all, or those with `peerId`). */
-  poke (): void {
-    for (const follower of this.followers.values()) follower.wake?.()
-  }
-
-  stop (): void {
-    this.stopped = true
-    for (const follower of this.followers.values()) follower.controller.abort()
-    this.followers.clear()
-  }
-
-  private async recordFromFirst (peerId: string, message: MessageJson, item: StreamResponseJson): Promise<TaskRecord> {
-    const now = Date.now()
-    let task: TaskJson
-    if (item.task != null) {
-      task = { ...item.task, history: item.task.history?.length ? item.task.history : [message] }
-    } else if (item.message != null) {
-      // the agent answered without creating a task: keep the exchange as a completed one
-      const id = item.message.taskId ?? item.message.messageId
-      task = {
-        id,
-        contextId: item.message.contextId ?? message.contextId ?? id,
-        status: { state: 'TASK_STATE_COMPLETED', message: item.message, timestamp: new Date(now).toISOString() },
-        history: [message, item.message]
-      }
-    } else {
-      throw new StarlingError('the agent answered with an update before the task', 'ERR_BAD_AGENT_RESPONSE')
-    }
-    const existing = await this.records.get('outbound', task.id)
-    if (existing != null && existing.peerId !== peerId) {
-      throw new StarlingError(`agent ${peerId} answered with the id of another agent's task`, 'ERR_BAD_AGENT_RESPONSE')
-    }
-    const record: TaskRecord = existing != null
-      ? { ...existing, task: applyStreamResponse(existing.task, { task }), updatedAt: Math.max(now, existing.updatedAt) }
-      : { direction: 'outbound', id: task.id, peerId, contextId: task.contextId, state: task.status.state, task, createdAt: now, updatedAt: now }
-    record.state = record.task.status.state
-    await this.store(record)
-    return record
-  }
-
-  private async follow (start: TaskRecord, follower: Follower, iterator?: AsyncIterator<StreamResponse>): Promise<void> {
-    this.followers.get(start.id)?.controller.abort()
-    this.followers.set(start.id, follower)
-    const signal = follower.controller.signal
-    let record = start
-    let delay = this.retryMinMs
-    try {
-      // the stream a send opened is read to its end before anything else is decided
-      while (!signal.aborted && !this.stopped && (iterator != null || !isSettled(record))) {
-        try {
-          if (iterator != null) {
-            const current = iterator
-            iterator = undefined
-            record = await this.drain(record, current)
-          } else {
-            const client = await this.client(record.peerId)
-            const task = await client.getTask({ id: record.id, tenant: '' }, { signal })
-            record = await this.apply(record, { task: Task.toJSON(task) as TaskJson })
-            if (isSettled(record)) break
-            record = await this.drain(record, client.resubscribeTask({ id: record.id, tenant: '' }, { signal })[Symbol.asyncIterator]())
-          }
-          delay = this.retryMinMs
-        } catch (err) {
-          if (signal.aborted) break
-          if (err instanceof TaskNotFoundError) {
-            record = await this.apply(record, {
-              statusUpdate: {
-                taskId: record.id,
-                contextId: record.contextId,
-                status: {
-                  state: 'TASK_STATE_FAILED',
-                  timestamp: new Date().toISOString(),
-                  message: agentMessage(record.id, record.contextId, [{ text: 'the agent no longer knows this task' }])
-                }
-              }
-            })
-            break
-          }
-          log('following task %s failed - %s', record.id, errorMessage(err))
-        }
-        if (isSettled(record)) break
-        await this.sleep(follower, delay)
-        delay = Math.min(delay * 2, this.retryMaxMs)
-      }
-    } finally {
-      if (this.followers.get(start.id) === follower) this.followers.delete(start.id)
-    }
-  }
-
-  private async drain (record: TaskRecord, iterator: AsyncIterator<StreamResponse>): Promise<TaskRecord> {
-    while (true) {
-      const next = await iterator.next()
-      if (next.done === true) return record
-      record = await this.apply(record, toJson(next.value))
-    }
-  }
-
-  private async apply (record: TaskRecord, item: StreamResponseJson): Promise<TaskRecord> {
-    const task = applyStreamResponse(record.task, item)
-    if (task === record.task) return record
-    const next: TaskRecord = { ...record, task, state: task.status.state, updatedAt: Math.max(Date.now(), record.updatedAt) }
-    await this.store(next)
-    return next
-  }
-
-  private async store (record: TaskRecord): Promise<void> {
-    await this.records.put(record)
-    this.onChange(record)
-    for (const watcher of this.watchers.get(record.id) ?? []) watcher(record)
-    if (this.watchers.get(record.id)?.size === 0) this.watchers.delete(record.id)
-  }
-
-  private async sleep (follower: Follower, ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const signal = follower.controller.signal
-      const done = (): void => {
-        clearTimeout(timer)
-        signal.removeEventListener('abort', done)
-        follower.wake = undefined
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      signal.addEventListener('abort', done, { once: true })
-      follower.wake = done
+  /** The TTL of a task passed with requests undelivered: it fails, saying why. */
+  async expire (record: TaskRecord): Promise<void> {
+    await this.records.update('outbound', record.id, (current) => {
+      if (current == null) return undefined
+      const lastError = current.outbox?.find(i => i.lastError != null)?.lastError
+      const undelivered = current.outbox?.some(i => i.kind === 'message') === true
+      const reason = undelivered
+        ? `not delivered: the agent ${current.peerId} could not be reached before the task's TTL ran out${lastError != null ? ` (last error: ${lastError})` : ''}`
+        : `the agent ${current.peerId} could not be reached before the task's TTL ran out${lastError != null ? ` (last error: ${lastError})` : ''}`
+      return failLocally(current, reason)
     })
+    this.checks.delete(record.id)
+  }
+
+  /** An update pushed by `from` (src/core/push). Throws a typed error to refuse it. */
+  async receivePush (from: string, params: PushParams): Promise<void> {
+    checkStreamResponse(params.update)
+    let refused: Error | undefined
+    const stored = await this.records.update('outbound', params.token, (current) => {
+      if (current == null) throw new UnknownTaskError(params.token)
+      if (current.peerId !== from) throw new NotCounterpartError(`task ${params.token} was sent to ${current.peerId}, not to ${from}`)
+      const remoteId = remoteIdOf(params.update)
+      if (remoteId == null) throw new InvalidInputError('a push carries a task, a status update or an artifact update')
+      if (current.remoteId != null && remoteId !== current.remoteId) {
+        throw new InvalidInputError(`the update is for task ${remoteId}; this task is ${current.remoteId} at the agent`)
+      }
+      const local = toLocal(params.update, current.id)
+      const why = refusedTransition(current.task, local)
+      if (why != null) {
+        // a repeat of a final update (a retried push) is not an error
+        if (isTerminal(current.state) && local.statusUpdate?.status.state === current.state) return undefined
+        if (isTerminal(current.state) && local.task?.status.state === current.state) return undefined
+        refused = new TaskStateError(`refused: ${why}`)
+        return undefined
+      }
+      return applied(current, local, remoteId)
+    })
+    if (refused != null) throw refused
+    if (stored != null) this.noteNews(stored)
+  }
+
+  private async deliverMessage (record: TaskRecord, message: MessageJson, signal: AbortSignal): Promise<void> {
+    const continuing = message.taskId != null
+    if (continuing && record.remoteId == null) {
+      // our first message never reached the agent, so there is no task there to continue
+      await this.records.update('outbound', record.id, current => current == null ? undefined : failLocally(current, 'the task was never accepted by the agent'))
+      return
+    }
+    const outgoing: MessageJson = continuing ? { ...message, taskId: record.remoteId } : message
+    const request = SendMessageRequest.fromJSON({
+      message: outgoing,
+      configuration: {
+        acceptedOutputModes: [],
+        returnImmediately: true,
+        // the agent tells us what changes over /starling/push, with our id of the task as the token
+        taskPushNotificationConfig: { url: interfaceUrl(this.init.self), token: record.id }
+      }
+    })
+    const sentTimer = setTimeout(() => {
+      void this.records.update('outbound', record.id, current => current?.delivery === 'queued' ? { ...current, delivery: 'sent' } : undefined).catch(() => {})
+    }, SENT_AFTER_MS)
+    let result: Awaited<ReturnType<Client['sendMessage']>>
+    try {
+      const client = await this.init.client(record.peerId)
+      result = await client.sendMessage(request, { signal: AbortSignal.any([signal, AbortSignal.timeout(DEFAULT_DELIVERY_TIMEOUT_MS)]) })
+    } catch (err) {
+      if (!isPermanent(err)) throw err
+      await this.records.update('outbound', record.id, current => current == null
+        ? undefined
+        : failLocally(current, `the agent refused the message: ${errorMessage(err)}`))
+      return
+    } finally {
+      clearTimeout(sentTimer)
+    }
+    let item: StreamResponseJson
+    if ('messageId' in result) {
+      // the agent answered at once without making a task of it
+      item = { message: Message.toJSON(result) as MessageJson }
+    } else {
+      item = { task: Task.toJSON(result) as TaskJson }
+    }
+    const stored = await this.records.update('outbound', record.id, (current) => {
+      if (current == null) return undefined
+      const rest = dropItem(current, message.messageId)
+      if (item.message != null) return answeredDirectly(rest, item.message)
+      const task = item.task
+      if (task == null) return rest
+      try {
+        checkStreamResponse(item)
+      } catch (err) {
+        return failLocally(rest, `the agent's answer was refused: ${errorMessage(err)}`)
+      }
+      if (current.remoteId != null && task.id !== current.remoteId) {
+        return failLocally(rest, `the agent answered with task ${task.id}, not ${current.remoteId}`)
+      }
+      const local = toLocal(item, current.id)
+      if (refusedTransition(rest.task, local) != null) return { ...rest, delivery: 'delivered', remoteId: task.id }
+      return applied(rest, local, task.id)
+    })
+    if (stored != null) this.noteNews(stored)
+  }
+
+  private async deliverCancel (record: TaskRecord, signal: AbortSignal): Promise<void> {
+    if (record.remoteId == null) {
+      // the task never reached the agent: canceling it here is all there is to do
+      await this.records.update('outbound', record.id, current => current == null
+        ? undefined
+        : withTask({ ...current, outbox: undefined, outboxAt: undefined }, {
+          ...current.task,
+          status: { state: 'TASK_STATE_CANCELED', timestamp: new Date().toISOString(), message: agentMessage(current.id, current.contextId, [{ text: 'canceled before it reached the agent' }]) }
+        }))
+      return
+    }
+    let task: TaskJson | undefined
+    let note: string | undefined
+    try {
+      const client = await this.init.client(record.peerId)
+      task = Task.toJSON(await client.cancelTask({ id: record.remoteId, tenant: '', metadata: {} }, {
+        signal: AbortSignal.any([signal, AbortSignal.timeout(DEFAULT_DELIVERY_TIMEOUT_MS)])
+      })) as TaskJson
+    } catch (err) {
+      if (!isPermanent(err)) throw err
+      // too late (finished meanwhile) or unknown there: the cancel is over; a check tells the rest
+      note = err instanceof TaskNotCancelableError ? undefined : `the cancel was refused: ${errorMessage(err)}`
+      if (err instanceof TaskNotFoundError) note = 'the agent no longer knows this task'
+    }
+    const stored = await this.records.update('outbound', record.id, (current) => {
+      if (current == null) return undefined
+      const rest = { ...current, outbox: current.outbox?.filter(i => i.kind !== 'cancel') }
+      if (rest.outbox?.length === 0) { rest.outbox = undefined; rest.outboxAt = undefined }
+      if (task == null) return note == null ? rest : { ...rest, localError: note }
+      const local = toLocal({ task }, current.id)
+      return refusedTransition(rest.task, local) == null ? applied(rest, local, task.id) : rest
+    })
+    if (stored != null) this.noteNews(stored, 0)
+  }
+
+  private async dropHead (record: TaskRecord, item: OutboxItem): Promise<void> {
+    await this.records.update('outbound', record.id, (current) => {
+      if (current?.outbox?.[0]?.kind !== item.kind) return undefined
+      return withOutbox(current, current.outbox.slice(1))
+    })
+  }
+
+  /** Waits for the first delivery attempt of a task, at most DEFAULT_SEND_WAIT_MS. */
+  private async waitForAttempt (id: string, signal?: AbortSignal): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, DEFAULT_SEND_WAIT_MS)
+      signal?.addEventListener('abort', () => { resolve() }, { once: true })
+    })
+    try {
+      await Promise.race([this.init.outbox.attempt('outbound', id), waited])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** News of a task arrived: its next check moves back (or goes, when it is settled). */
+  private noteNews (record: TaskRecord, delayMs = this.checkMinMs): void {
+    if (isSettled(record) || record.remoteId == null) {
+      this.checks.delete(record.id)
+      return
+    }
+    this.scheduleCheck(record, Date.now() + delayMs, delayMs)
+  }
+
+  private scheduleCheck (record: TaskRecord, at: number, delay = this.checkMinMs): void {
+    if (this.stopped) return
+    this.checks.set(record.id, { peerId: record.peerId, at, delay: Math.max(delay, this.checkMinMs) })
+    this.armChecks()
+  }
+
+  private armChecks (): void {
+    clearTimeout(this.checkTimer)
+    if (this.stopped || this.checks.size === 0) return
+    let next = Number.POSITIVE_INFINITY
+    for (const check of this.checks.values()) next = Math.min(next, check.at)
+    this.checkTimer = setTimeout(() => { void this.runChecks() }, Math.min(Math.max(next - Date.now(), 0), 2 ** 31 - 1))
+    const timer = this.checkTimer as { unref?: () => void }
+    timer.unref?.()
+  }
+
+  private async runChecks (): Promise<void> {
+    const now = Date.now()
+    const due = [...this.checks].filter(([, check]) => check.at <= now)
+    for (const [, check] of due) {
+      // pushed back first, so that a check that hangs is not started twice
+      check.at = now + check.delay
+      check.delay = Math.min(check.delay * 2, this.checkMaxMs)
+    }
+    await Promise.all(due.map(async ([id]) => { await this.check(id) }))
+    this.armChecks()
+  }
+
+  /** Asks the agent for a task that brought no news for a while. */
+  private async check (id: string): Promise<void> {
+    const record = await this.records.get('outbound', id)
+    if (record?.remoteId == null || isSettled(record)) { this.checks.delete(id); return }
+    const remoteId = record.remoteId
+    try {
+      const client = await this.init.client(record.peerId)
+      const task = Task.toJSON(await client.getTask({ id: remoteId, tenant: '' }, {
+        signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(DEFAULT_DELIVERY_TIMEOUT_MS)])
+      })) as TaskJson
+      checkStreamResponse({ task })
+      const stored = await this.records.update('outbound', id, (current) => {
+        if (current == null) return undefined
+        const local = toLocal({ task }, current.id)
+        return refusedTransition(current.task, local) == null ? applied(current, local, remoteId) : undefined
+      })
+      if (stored != null && isSettled(stored)) this.checks.delete(id)
+    } catch (err) {
+      if (this.stopped) return
+      if (err instanceof TaskNotFoundError) {
+        await this.records.update('outbound', id, current => current == null || isTerminal(current.state) ? undefined : failLocally(current, 'the agent no longer knows this task'))
+        this.checks.delete(id)
+        return
+      }
+      log('checking task %s with %s failed - %s', id, record.peerId, errorMessage(err))
+      if (!isPermanent(err) && record.expiresAt != null && record.expiresAt <= Date.now()) {
+        await this.expire(record)
+      }
+    }
   }
 }
 
-/** The JSON form of an SDK StreamResponse. */
-function toJson (value: StreamResponse): StreamResponseJson {
-  return StreamResponse.toJSON(value) as StreamResponseJson
+/** Whether an error from the agent means retrying the same request cannot succeed. */
+function isPermanent (err: unknown): boolean {
+  if (err instanceof A2AError) {
+    // an internal error at the agent (its store failed, it is stopping) may pass
+    const code = (err as { envelopeCode?: number }).envelopeCode
+    return code !== -32603 && code !== -32084
+  }
+  return err instanceof InvalidInputError
+}
+
+/** The agent's task id an update is about. */
+function remoteIdOf (update: StreamResponseJson): string | undefined {
+  return update.task?.id ?? update.statusUpdate?.taskId ?? update.artifactUpdate?.taskId
+}
+
+/** An update from the agent, with our id of the task in place of the agent's. */
+function toLocal (update: StreamResponseJson, localId: string): StreamResponseJson {
+  if (update.task != null) return { task: { ...update.task, id: localId } }
+  if (update.statusUpdate != null) return { statusUpdate: { ...update.statusUpdate, taskId: localId } }
+  if (update.artifactUpdate != null) return { artifactUpdate: { ...update.artifactUpdate, taskId: localId } }
+  return update
+}
+
+/** `record` with an update from its agent applied; delivered, since the agent has the task. */
+function applied (record: TaskRecord, local: StreamResponseJson, remoteId: string): TaskRecord {
+  let task = applyStreamResponse(record.task, local)
+  // the agent's copy of the history may be shorter than ours (historyLength): keep our messages
+  if (local.task != null) task = { ...task, history: mergeHistory(record.task.history ?? [], task.history ?? []) }
+  const next = withTask({ ...record, remoteId, delivery: 'delivered' }, task)
+  return isTerminal(next.state) ? withOutbox(next, next.outbox?.filter(i => i.kind === 'message') ?? []) : next
+}
+
+function mergeHistory (ours: MessageJson[], theirs: MessageJson[]): MessageJson[] {
+  const seen = new Set(theirs.map(m => m.messageId))
+  const missing = ours.filter(m => !seen.has(m.messageId))
+  return missing.length === 0 ? theirs : [...missing, ...theirs]
+}
+
+/** The agent answered a new task with a message instead of a task: kept as a completed task. */
+function answeredDirectly (record: TaskRecord, reply: MessageJson): TaskRecord {
+  const task: TaskJson = {
+    ...record.task,
+    status: { state: 'TASK_STATE_COMPLETED', message: reply, timestamp: new Date().toISOString() },
+    history: [...record.task.history ?? [], reply]
+  }
+  return withTask({ ...record, delivery: 'delivered' }, task)
+}
+
+/** `record` without the outbox message `messageId`. */
+function dropItem (record: TaskRecord, messageId: string): TaskRecord {
+  return withOutbox(record, (record.outbox ?? []).filter(i => i.kind !== 'message' || i.message.messageId !== messageId))
+}
+
+function withOutbox (record: TaskRecord, outbox: OutboxItem[]): TaskRecord {
+  return outbox.length === 0
+    ? { ...record, outbox: undefined, outboxAt: undefined }
+    : { ...record, outbox, outboxAt: record.outboxAt ?? Date.now() }
+}
+
+/** The task failed here, not at the agent: what is owed is dropped and `reason` says why. */
+function failLocally (record: TaskRecord, reason: string): TaskRecord {
+  const base = { ...record, outbox: undefined, outboxAt: undefined, localError: reason }
+  if (isTerminal(record.state)) return base
+  const state: TaskStateName = 'TASK_STATE_FAILED'
+  return withTask(base, {
+    ...record.task,
+    status: { state, timestamp: new Date().toISOString(), message: agentMessage(record.id, record.contextId, [{ text: reason }]) }
+  })
 }
 
 /** A task the sender need not follow further: finished, or waiting for the sender itself. */

@@ -8,7 +8,7 @@ import type { MessageJson, PartJson, StreamResponseJson, TaskStateName } from '.
 /** How a turn of a task ends. */
 export type TaskOutcome =
   | { kind: 'completed', text?: string, parts?: PartJson[] }
-  | { kind: 'input-required', text: string }
+  | { kind: 'input-required', text: string, parts?: PartJson[] }
   | { kind: 'failed', text: string }
   | { kind: 'rejected', text: string }
   | { kind: 'canceled', text?: string }
@@ -40,7 +40,8 @@ export function outcomeEvents (taskId: string, contextId: string, outcome: TaskO
     ]
   }
   const text = outcome.text ?? (outcome.kind === 'canceled' ? 'canceled by the sender' : '')
-  return [{ statusUpdate: { taskId, contextId, status: { state, timestamp, message: agentMessage(taskId, contextId, [{ text }]) } } }]
+  const parts: PartJson[] = [{ text }, ...(outcome.kind === 'input-required' ? outcome.parts ?? [] : [])]
+  return [{ statusUpdate: { taskId, contextId, status: { state, timestamp, message: agentMessage(taskId, contextId, parts) } } }]
 }
 
 export function agentMessage (taskId: string, contextId: string, parts: PartJson[]): MessageJson {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
 import { outcomeEvents } from './outcome.js'
-import { applyStreamResponse, canTransition, isTerminal, stateLabel, TERMINAL_STATES } from './state.js'
+import { applyStreamResponse, canTransition, CHUNK_KEY, isTerminal, refusedTransition, stateLabel, TERMINAL_STATES } from './state.js'
 
 function task (state: TaskStateName, extra: Partial<TaskJson> = {}): TaskJson {
   return { id: 't1', contextId: 'c1', status: { state, timestamp: '2026-01-01T00:00:00.000Z' }, history: [], artifacts: [], ...extra }
@@ -61,6 +61,30 @@ describe('task state machine', () => {
     t = applyStreamResponse(t, chunk('Bye', false))
     expect(t.artifacts).toHaveLength(1)
     expect(t.artifacts?.[0]?.parts.map(p => p.text)).toEqual(['Bye'])
+  })
+
+  it('appends an indexed chunk once, however often it arrives, and refuses a chunk after a gap', () => {
+    const chunk = (index: number, text: string, append = index > 0): StreamResponseJson => ({
+      artifactUpdate: { taskId: 't', contextId: 'c', artifact: { artifactId: 'a', parts: [{ text }], metadata: { [CHUNK_KEY]: index } }, append }
+    })
+    let task: TaskJson = { id: 't', contextId: 'c', status: { state: 'TASK_STATE_WORKING' } }
+    for (const item of [chunk(0, 'one'), chunk(1, 'two'), chunk(1, 'two'), chunk(0, 'one', true), chunk(3, 'four'), chunk(2, 'three')]) {
+      task = applyStreamResponse(task, item)
+    }
+    expect(task.artifacts?.[0]?.parts.map(p => p.text)).toEqual(['one', 'two', 'three'])
+    expect(task.artifacts?.[0]?.metadata?.['starling/chunks']).toBe(3)
+  })
+
+  it('says why a remote update is refused: out of a terminal state, or backwards', () => {
+    const done: TaskJson = { id: 't', contextId: 'c', status: { state: 'TASK_STATE_COMPLETED' } }
+    expect(refusedTransition(done, { statusUpdate: { taskId: 't', contextId: 'c', status: { state: 'TASK_STATE_WORKING' } } }))
+      .toBe('completed → working is not a valid transition')
+    expect(refusedTransition(done, { artifactUpdate: { taskId: 't', contextId: 'c', artifact: { artifactId: 'a', parts: [] } } }))
+      .toBe('an artifact for a task that is already completed')
+    const working: TaskJson = { ...done, status: { state: 'TASK_STATE_WORKING' } }
+    expect(refusedTransition(working, { statusUpdate: { taskId: 't', contextId: 'c', status: { state: 'TASK_STATE_SUBMITTED' } } }))
+      .toBe('working → submitted is not a valid transition')
+    expect(refusedTransition(working, { statusUpdate: { taskId: 't', contextId: 'c', status: { state: 'TASK_STATE_COMPLETED' } } })).toBeUndefined()
   })
 
   it('turns each outcome into the events that end the turn', () => {

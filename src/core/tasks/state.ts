@@ -34,6 +34,23 @@ const TRANSITIONS: Record<TaskStateName, readonly TaskStateName[]> = {
   TASK_STATE_REJECTED: []
 }
 
+/**
+ * Why a remote's update may not be applied to `task`, or undefined when it may. A repeat of the
+ * task's current state is fine (retries repeat); a move out of a terminal state, or backwards,
+ * is not.
+ */
+export function refusedTransition (task: TaskJson, item: StreamResponseJson): string | undefined {
+  const to = item.task?.status.state ?? item.statusUpdate?.status.state
+  if (to == null) {
+    if (item.artifactUpdate != null && isTerminal(task.status.state)) {
+      return `an artifact for a task that is already ${stateLabel(task.status.state)}`
+    }
+    return undefined
+  }
+  if (canTransition(task.status.state, to)) return undefined
+  return `${stateLabel(task.status.state)} → ${stateLabel(to)} is not a valid transition`
+}
+
 export function isTerminal (state: TaskStateName): boolean {
   return TERMINAL_STATES.includes(state)
 }
@@ -82,14 +99,42 @@ export function applyStreamResponse (task: TaskJson, item: StreamResponseJson): 
   return task
 }
 
+/**
+ * Metadata key of an artifact chunk's index (0, 1, 2…) in a chunked artifact. With it, a chunk
+ * delivered twice (a push retried, a stream and a push both carrying it) is appended once.
+ */
+export const CHUNK_KEY = 'starling/chunk'
+/** Metadata key, on a stored artifact, of how many indexed chunks it holds. */
+export const CHUNKS_KEY = 'starling/chunks'
+
+function chunkIndex (artifact: ArtifactJson): number | undefined {
+  const value = artifact.metadata?.[CHUNK_KEY]
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined
+}
+
 function applyArtifact (artifacts: ArtifactJson[], artifact: ArtifactJson, append: boolean): ArtifactJson[] {
   const index = artifacts.findIndex(a => a.artifactId === artifact.artifactId)
-  if (index === -1) return [...artifacts, artifact]
+  const chunk = chunkIndex(artifact)
+  const counted = (a: ArtifactJson, chunks: number | undefined): ArtifactJson => {
+    if (chunks == null) return a
+    const { [CHUNK_KEY]: _, ...metadata } = a.metadata ?? {}
+    return { ...a, metadata: { ...metadata, [CHUNKS_KEY]: chunks } }
+  }
+  if (index === -1) return [...artifacts, counted(artifact, chunk == null ? undefined : chunk + 1)]
   const out = [...artifacts]
   const existing = artifacts[index]
-  out[index] = append && existing != null
-    ? { ...existing, ...artifact, parts: [...existing.parts, ...artifact.parts] }
-    : artifact
+  if (existing == null) return artifacts
+  if (!append) {
+    out[index] = counted(artifact, chunk == null ? undefined : chunk + 1)
+    return out
+  }
+  const held = existing.metadata?.[CHUNKS_KEY]
+  if (chunk != null && typeof held === 'number') {
+    // a chunk seen before is not appended again; a gap means a chunk is missing: refuse it too,
+    // the whole artifact comes with the task's next snapshot
+    if (chunk !== held) return artifacts
+  }
+  out[index] = counted({ ...existing, ...artifact, metadata: { ...existing.metadata, ...artifact.metadata }, parts: [...existing.parts, ...artifact.parts] }, chunk == null ? undefined : chunk + 1)
   return out
 }
 

@@ -2,55 +2,102 @@
  * The SDK's TaskStore for tasks other peers send us, kept in this peer's TaskRecordStore.
  * Every task is owned by the PeerID that created it (the SDK's `context.user`): another peer
  * can neither read, list, continue nor cancel it — to them it does not exist.
+ *
+ * Each save that the sender has not seen yet also owes it a push (an outbox item of the record,
+ * stored in the same write): the live push (./pushes.ts) settles it within moments, and when the
+ * sender cannot be reached the outbox keeps it until it can.
  */
 import { Task, taskStateToJSON } from '@a2a-js/sdk'
 import type { ListTasksRequest, ListTasksResponse } from '@a2a-js/sdk'
 import type { ServerCallContext, TaskStore } from '@a2a-js/sdk/server'
 import { StarlingError } from '../errors.js'
-import type { TaskJson, TaskStateName } from '../a2a/json.js'
-import type { TaskRecord, TaskRecordStore } from '../store/types.js'
+import type { MessageJson, TaskJson, TaskStateName } from '../a2a/json.js'
+import type { OutboxItem, TaskRecord } from '../store/types.js'
+import { withTask } from './records.js'
+import type { TaskRecords } from './records.js'
+
+/**
+ * How long a change saved by the SDK waits for its live push before the outbox delivers it
+ * instead, in ms: the live push normally settles it well within this.
+ */
+export const DEFAULT_LIVE_PUSH_GRACE_MS = 10_000
+
+/** How long an update waits for a sender that cannot be reached before it is dropped: 24 h in ms. */
+export const DEFAULT_PUSH_TTL_MS = 24 * 60 * 60 * 1000
+
+export interface InboundSave {
+  /** The SDK is saving the answer it returns to the sender itself: no push is owed for it. */
+  response?: boolean
+  /** The token the sender gave for pushes, when it gave one. */
+  pushToken?: string
+  /** When the outbox should push this change if nothing else has, ms since the epoch. */
+  pushAt?: number
+}
 
 /** Tasks in one ListTasks page when the caller does not say: 50. */
 export const DEFAULT_LIST_PAGE_SIZE = 50
 /** Largest ListTasks page: 100. */
 export const MAX_LIST_PAGE_SIZE = 100
 
-export type TaskChangeListener = (record: TaskRecord) => void
-
 export class InboundTaskStore implements TaskStore {
-  private readonly records: TaskRecordStore
-  private readonly onChange: TaskChangeListener
+  private readonly records: TaskRecords
+  /** Tasks whose next save is the response to the sender's own call (set by the executor). */
+  private readonly responses = new Set<string>()
+  /** Push tokens given with SendMessage, until the task's first save stores them. */
+  private readonly tokens = new Map<string, string>()
+  private readonly onMessages: (owner: string, taskId: string, history: MessageJson[]) => void
 
-  constructor (records: TaskRecordStore, onChange: TaskChangeListener = () => {}) {
+  constructor (records: TaskRecords, onMessages: (owner: string, taskId: string, history: MessageJson[]) => void = () => {}) {
     this.records = records
-    this.onChange = onChange
+    this.onMessages = onMessages
+  }
+
+  /** The next save of `taskId` is what the sender's call returns (it owes no push). */
+  expectResponse (taskId: string): void {
+    this.responses.add(taskId)
+  }
+
+  /** The sender of `taskId` asked for pushes with `token`. */
+  setPushToken (taskId: string, token: string): void {
+    this.tokens.set(taskId, token)
   }
 
   async save (task: Task, context: ServerCallContext): Promise<void> {
     const owner = ownerOf(context)
-    const existing = await this.records.get('inbound', task.id)
-    if (existing != null && existing.peerId !== owner) {
-      throw new StarlingError(`task ${task.id} belongs to another peer`, 'ERR_TASK_OWNER')
-    }
-    await this.saveJson(Task.toJSON(task) as TaskJson, owner, existing)
+    const response = this.responses.delete(task.id)
+    await this.saveJson(Task.toJSON(task) as TaskJson, owner, { response, pushAt: Date.now() + DEFAULT_LIVE_PUSH_GRACE_MS })
   }
 
-  /** Stores a task changed by this peer itself (an answer given after a restart, say). */
-  async saveJson (json: TaskJson, owner: string, existing?: TaskRecord): Promise<TaskRecord> {
-    const now = Date.now()
-    const record: TaskRecord = {
-      direction: 'inbound',
-      id: json.id,
-      peerId: owner,
-      contextId: json.contextId,
-      state: json.status.state,
-      task: json,
-      createdAt: existing?.createdAt ?? now,
-      updatedAt: Math.max(now, existing?.updatedAt ?? 0)
-    }
-    await this.records.put(record)
-    this.onChange(record)
-    return record
+  /**
+   * Stores a task of `owner`: from the SDK, or changed by this peer itself (an answer given after
+   * a restart), then pushed by the outbox at `pushAt` (default: now) unless it is a response.
+   */
+  async saveJson (json: TaskJson, owner: string, save: InboundSave = {}): Promise<TaskRecord | undefined> {
+    const stored = await this.records.update('inbound', json.id, (existing) => {
+      if (existing != null && existing.peerId !== owner) {
+        throw new StarlingError(`task ${json.id} belongs to another peer`, 'ERR_TASK_OWNER')
+      }
+      const now = Date.now()
+      const pushToken = existing?.pushToken ?? save.pushToken ?? this.tokens.get(json.id)
+      const base: TaskRecord = existing ?? {
+        direction: 'inbound',
+        id: json.id,
+        peerId: owner,
+        contextId: json.contextId,
+        state: json.status.state,
+        task: json,
+        createdAt: now,
+        updatedAt: now,
+        timeline: [{ state: json.status.state, at: now }]
+      }
+      let record = withTask({ ...base, contextId: json.contextId }, json, now)
+      if (pushToken != null) record.pushToken = pushToken
+      if (pushToken != null && existing != null && save.response !== true) record = owePush(record, save.pushAt ?? now)
+      return record
+    })
+    this.tokens.delete(json.id)
+    if (stored != null) this.onMessages(owner, stored.id, stored.task.history ?? [])
+    return stored
   }
 
   async load (taskId: string, context: ServerCallContext): Promise<Task | undefined> {
@@ -72,7 +119,7 @@ export class InboundTaskStore implements TaskStore {
       contextId: params.contextId !== '' ? params.contextId : undefined,
       states
     }
-    let all = await this.records.list(query)
+    let all = await this.records.store.list(query)
     if (after != null && !Number.isNaN(after)) {
       all = all.filter(r => Date.parse(r.task.status.timestamp ?? '') > after)
     }
@@ -92,6 +139,18 @@ export class InboundTaskStore implements TaskStore {
       pageSize,
       totalSize: all.length
     }
+  }
+}
+
+/** `record` owing its sender a push of its current state (one push item however many changes). */
+export function owePush (record: TaskRecord, at: number): TaskRecord {
+  const outbox: OutboxItem[] = record.outbox ?? []
+  if (outbox.some(i => i.kind === 'push')) return record
+  return {
+    ...record,
+    outbox: [...outbox, { kind: 'push', attempts: 0 }],
+    outboxAt: Math.min(record.outboxAt ?? at, at),
+    expiresAt: Date.now() + DEFAULT_PUSH_TTL_MS
   }
 }
 

@@ -403,8 +403,10 @@ function keyOf (direction: TaskDirection, id: string): string {
 }
 
 function summaryOf (record: TaskRecord): TaskRecordSummary {
-  const { direction, id, peerId, contextId, state, createdAt, updatedAt } = record
-  return { direction, id, peerId, contextId, state, createdAt, updatedAt }
+  const { direction, id, peerId, contextId, state, createdAt, updatedAt, outboxAt } = record
+  return outboxAt == null
+    ? { direction, id, peerId, contextId, state, createdAt, updatedAt }
+    : { direction, id, peerId, contextId, state, createdAt, updatedAt, outboxAt }
 }
 
 const STATES: ReadonlySet<string> = new Set(TaskStates)
