@@ -18,7 +18,7 @@ const log = logger('starling:push')
 /** Push streams one peer may hold open to us at once. */
 export const DEFAULT_MAX_INBOUND_PUSH_STREAMS = 4
 /** Pushes in flight on one stream. */
-export const DEFAULT_MAX_PUSHES_PER_STREAM = 64
+export const DEFAULT_MAX_PUSHES_PER_STREAM = 256
 
 /** The pusher is not the agent the task was sent to. */
 export class NotCounterpartError extends StarlingError {

@@ -18,6 +18,7 @@ import { interfaceUrl } from '../a2a/binding.js'
 import type { MessageJson, PartJson, StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
 import { checkParts, checkStreamResponse } from '../a2a/parts.js'
 import type { PushParams } from '../push/protocol.js'
+import { RpcErrorCode } from '../rpc/jsonrpc.js'
 import { NotCounterpartError } from '../push/service.js'
 import type { OutboxItem, TaskRecord } from '../store/types.js'
 import { agentMessage } from './outcome.js'
@@ -457,12 +458,16 @@ export class OutboundTasks {
   }
 }
 
+/** JSON-RPC errors after which the same request may succeed later. */
+const RETRIABLE_RPC_CODES: ReadonlySet<number> = new Set([RpcErrorCode.InternalError, RpcErrorCode.TooManyRequests, RpcErrorCode.Unavailable])
+
 /** Whether an error from the agent means retrying the same request cannot succeed. */
 function isPermanent (err: unknown): boolean {
   if (err instanceof A2AError) {
-    // an internal error at the agent (its store failed, it is stopping) may pass
+    // an internal error at the agent (its store failed), an agent stopping, or one with too many
+    // calls in flight may all pass
     const code = (err as { envelopeCode?: number }).envelopeCode
-    return code !== -32603 && code !== -32084
+    return code == null || !RETRIABLE_RPC_CODES.has(code)
   }
   return err instanceof InvalidInputError
 }

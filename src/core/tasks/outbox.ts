@@ -128,7 +128,8 @@ export class Outbox {
     const running = this.running.get(key)
     if (running != null) { await running; return }
     const entry = this.entries.get(key)
-    if (entry == null) return
+    // at the concurrency limit the pump takes it in turn
+    if (entry == null || this.running.size >= this.concurrency) return
     const backoff = this.peers.get(entry.peerId)
     if (backoff != null) {
       if (backoff.probing || backoff.until > Date.now()) return
