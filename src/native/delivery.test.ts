@@ -61,6 +61,40 @@ describe('durable delivery between native peers', () => {
     expect(handled).toBe(1)
   })
 
+  it('handles a task again when its agent stopped half-way through, flagged as resumed, and the answer reaches the sender', async () => {
+    const storage = memoryStorage()
+    const calls: Array<{ resumed: boolean }> = []
+    const { promise: started, resolve: onStarted } = Promise.withResolvers<void>()
+    const first = await peer({
+      storage,
+      // never answers: the agent stops while it works
+      handler: async (task, signal) => {
+        calls.push({ resumed: task.resumed === true })
+        onStarted()
+        return await new Promise((resolve) => { signal.addEventListener('abort', () => { resolve({ kind: 'failed', text: 'stopped' }) }) })
+      }
+    })
+    const sender = await peer()
+    const sent = await sender.send(first.peerId, 'long job')
+    await started
+    // the agent's push tells the sender it is working
+    await untilTask(sender, sent.id, r => r.state === 'TASK_STATE_WORKING')
+    await first.stop()
+    peers.splice(peers.indexOf(first), 1)
+
+    await peer({
+      storage,
+      handler: async (task) => {
+        calls.push({ resumed: task.resumed === true })
+        return { kind: 'completed', text: `finished ${task.text}` }
+      }
+    })
+    const done = await sender.waitFor(sent.id)
+    expect(done.state).toBe('TASK_STATE_COMPLETED')
+    expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('finished long job')
+    expect(calls).toEqual([{ resumed: false }, { resumed: true }])
+  })
+
   it('accepts a message once: copies sent again and at the same time get the same task, and the handler runs once', async () => {
     let handled = 0
     const agent = await peer({
@@ -191,6 +225,20 @@ describe('durable delivery between native peers', () => {
     expect(await client.sendMessage(request)).toBeDefined()
   })
 })
+
+/** Resolves with the task once `predicate` holds for its stored record. */
+async function untilTask (peer: StarlingPeer, id: string, predicate: (record: TaskRecord) => boolean): Promise<TaskRecord> {
+  const { promise, resolve } = Promise.withResolvers<TaskRecord>()
+  const onTask = (evt: CustomEvent<TaskRecord>): void => { if (evt.detail.id === id && predicate(evt.detail)) resolve(evt.detail) }
+  peer.addEventListener('task', onTask)
+  try {
+    const now = await peer.task('outbound', id)
+    if (now != null && predicate(now)) return now
+    return await promise
+  } finally {
+    peer.removeEventListener('task', onTask)
+  }
+}
 
 /** A raw push stream from `from` to `to`, for sending what a well-behaved agent never would. */
 async function pushClient (from: StarlingPeer, to: StarlingPeer): Promise<RpcClient> {

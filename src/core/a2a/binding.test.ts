@@ -137,6 +137,46 @@ describe('A2A over libp2p', () => {
     expect(answered?.status?.state).toBe(3)
   })
 
+  it('pages through ListTasks, returns at once with returnImmediately, and follows a task with SubscribeToTask', async () => {
+    const client = await sdkClient(caller)
+    for (let i = 0; i < 5; i++) {
+      await client.sendMessage(SendMessageRequest.fromJSON({ message: { messageId: `page-${i}`, role: 'ROLE_USER', parts: [{ text: `n${i}` }] } }))
+    }
+    const seen: string[] = []
+    let pageToken = ''
+    let pages = 0
+    do {
+      const page = await client.listTasks({ tenant: '', contextId: '', status: 0, pageSize: 2, pageToken, statusTimestampAfter: undefined })
+      expect(page.tasks.length).toBeLessThanOrEqual(2)
+      seen.push(...page.tasks.map(t => t.id))
+      pageToken = page.nextPageToken
+      pages++
+    } while (pageToken !== '')
+    expect(pages).toBe(3)
+    expect(new Set(seen).size).toBe(5)
+
+    // "wait" is never answered on its own: with returnImmediately the call comes back at once
+    const started = await client.sendMessage(SendMessageRequest.fromJSON({
+      message: { messageId: 'held', role: 'ROLE_USER', parts: [{ text: 'wait' }] },
+      configuration: { returnImmediately: true }
+    }))
+    expect('status' in started && [1, 2].includes(started.status?.state ?? 0)).toBe(true)
+    const id = (started as { id: string }).id
+    const states: number[] = []
+    const followed = (async () => {
+      for await (const item of client.resubscribeTask({ id, tenant: '' })) {
+        const p = item.payload
+        const state = p?.$case === 'task' ? p.value.status?.state : p?.$case === 'statusUpdate' ? p.value.status?.state : undefined
+        if (state != null) states.push(state)
+      }
+    })()
+    // the subscription hears the cancel another call makes
+    await expect.poll(() => states.length).toBeGreaterThan(0)
+    await client.cancelTask({ id, tenant: '', metadata: {} })
+    await followed
+    expect(states.at(-1)).toBe(5 /* canceled */)
+  })
+
   it('shows a peer only its own tasks', async () => {
     const mine = await sdkClient(caller)
     const theirs = await sdkClient(other)
