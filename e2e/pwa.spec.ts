@@ -83,6 +83,8 @@ test('two browser peers meet through the relay, answer a task over direct WebRTC
   })
 
   let taskId = ''
+  // B knows the task by its own id: A's record names it once B has accepted the task
+  let remoteId = ''
   await test.step('A sends a text task to B; B answers it from the inbox; A sees it completed', async () => {
     await agentCard(pageA, idB).getByRole('link', { name: `Send a task to Browser agent ${idB.slice(-6)}` }).click()
     await pageA.getByRole('textbox', { name: 'Message' }).fill(question)
@@ -94,10 +96,12 @@ test('two browser peers meet through the relay, answer a task over direct WebRTC
     await expect(view.getByTestId('task-message').first()).toContainText(question)
     taskId = (await view.getAttribute('data-task-id'))!
     expect(taskId).not.toBe('')
+    await expect(view).toHaveAttribute('data-remote-id', /.+/)
+    remoteId = (await view.getAttribute('data-remote-id'))!
 
     await openSection(pageB, 'Inbox')
     await expect(pageB.getByTestId('inbox-count')).toHaveText('1')
-    const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${taskId}"]`)
+    const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${remoteId}"]`)
     await expect(item.getByTestId('inbox-question')).toHaveText(question)
     await item.getByRole('textbox', { name: 'Answer' }).fill(answer)
     await item.getByRole('button', { name: 'Send answer' }).click()
@@ -110,7 +114,7 @@ test('two browser peers meet through the relay, answer a task over direct WebRTC
 
     // B keeps the task too, completed, with the answer it gave
     await openSection(pageB, 'Tasks')
-    const rowB = pageB.locator(`[data-testid="task-row"][data-task-id="${taskId}"]`)
+    const rowB = pageB.locator(`[data-testid="task-row"][data-task-id="${remoteId}"]`)
     await expect(rowB.getByTestId('task-state')).toHaveText('completed')
     await expect(rowB.getByTestId('task-answer')).toHaveText(answer)
   })
@@ -186,13 +190,15 @@ test('a person declines a task, and a sender cancels one that waits', async ({ b
     await pageA.getByRole('button', { name: 'Send task' }).click()
     const view = pageA.getByTestId('task-view')
     await expect(view.getByTestId('task-message').first()).toHaveText(new RegExp(text))
-    return { view, id: (await view.getAttribute('data-task-id'))! }
+    // B's id of the task, known to A once B accepted it
+    await expect(view).toHaveAttribute('data-remote-id', /.+/)
+    return { view, id: (await view.getAttribute('data-task-id'))!, remote: (await view.getAttribute('data-remote-id'))! }
   }
 
   await test.step('B declines with a reason; A sees the task rejected, with the reason', async () => {
-    const { view, id } = await send('Please book me a flight')
+    const { view, id, remote } = await send('Please book me a flight')
     await openSection(pageB, 'Inbox')
-    const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${id}"]`)
+    const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${remote}"]`)
     await item.getByRole('textbox', { name: 'Answer' }).fill('I cannot book flights.')
     await item.getByRole('button', { name: 'Decline' }).click()
     await expect(item).toHaveCount(0)
@@ -206,9 +212,9 @@ test('a person declines a task, and a sender cancels one that waits', async ({ b
   })
 
   await test.step('A cancels a task B has not answered; it leaves B\'s inbox', async () => {
-    const { view, id } = await send('Never mind this one')
+    const { view, remote } = await send('Never mind this one')
     await openSection(pageB, 'Inbox')
-    const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${id}"]`)
+    const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${remote}"]`)
     await expect(item).toBeVisible()
 
     await view.getByRole('button', { name: 'Cancel task' }).click()
@@ -218,7 +224,7 @@ test('a person declines a task, and a sender cancels one that waits', async ({ b
     await expect(pageB.getByTestId('inbox-count')).toHaveCount(0)
 
     await openSection(pageB, 'Tasks')
-    await expect(pageB.locator(`[data-testid="task-row"][data-task-id="${id}"]`).getByTestId('task-state')).toHaveText('canceled')
+    await expect(pageB.locator(`[data-testid="task-row"][data-task-id="${remote}"]`).getByTestId('task-state')).toHaveText('canceled')
   })
 
   expect(a!.errors).toEqual([])

@@ -1,12 +1,13 @@
 import type { ReactNode } from 'react'
 import type { TaskRecord } from '../../core/store/types.js'
 import { formatTime, isoTime } from '../model/format.js'
-import { answerText, questionText } from '../model/tasks.js'
+import { answerText, questionSummary } from '../model/tasks.js'
 import { href } from '../routes.js'
+import { DeliveryBadge } from './Delivery.js'
 import { PeerName } from './PeerName.js'
 import { StateBadge } from './StateBadge.js'
 
-/** Tasks as rows: direction and peer, state, question, answer, last change. */
+/** Tasks as rows: direction and peer, state (and delivery of outbound ones), question, answer, last change. */
 export function TaskList ({ records }: { records: TaskRecord[] }): ReactNode {
   return (
     <ul className="task-list">
@@ -23,8 +24,11 @@ function TaskRow ({ record }: { record: TaskRecord }): ReactNode {
         <span className="task-peer">
           <span className="direction">{record.direction === 'outbound' ? 'To' : 'From'}</span> <PeerName peerId={record.peerId} />
         </span>
-        <StateBadge state={record.state} />
-        <span className="question">{questionText(record)}</span>
+        <span className="badges">
+          <DeliveryBadge record={record} />
+          <StateBadge state={record.state} />
+        </span>
+        <span className="question">{questionSummary(record)}</span>
         {answer !== '' && <span className="answer" data-testid="task-answer">{answer}</span>}
         <time dateTime={isoTime(record.updatedAt)}>{formatTime(record.updatedAt)}</time>
       </a>

@@ -5,6 +5,7 @@
  * The options exist for the browser benchmark's page (bench/browser/page/main.tsx), which
  * answers tasks itself and decides when to upgrade to WebRTC; the app never passes any.
  */
+import { Buffer } from 'buffer'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { coalescing } from '../../core/node/coalesce.js'
@@ -15,6 +16,11 @@ import type { PeerStorage } from '../../core/store/types.js'
 import type { TaskHandler } from '../../core/tasks/executor.js'
 import { peerTail } from '../model/format.js'
 import { RelayInfoSource } from './relay-info.js'
+
+// @a2a-js/sdk's codecs call globalThis.Buffer.from(...) on file (raw) parts, and browsers have no
+// Buffer: without this a task with a file throws in the page. Set here, in the lazily loaded
+// network module, so the first screen's download does not carry it.
+;(globalThis as { Buffer?: unknown }).Buffer ??= Buffer
 
 /** The profile a browser peer starts with; it names the peer after its PeerID. */
 export function defaultProfile (peerId: string): AgentProfile {

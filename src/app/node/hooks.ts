@@ -9,7 +9,8 @@ import type { RelayStatus } from '../../core/node/relay-link.js'
 import type { PeerConnectionInfo, RegistryStatus } from '../../core/peer.js'
 import type { AgentEntry } from '../../core/registry/protocol.js'
 import type { KnownAgent, TaskDirection, TaskQuery, TaskRecord } from '../../core/store/types.js'
-import type { TaskOutcome } from '../../core/tasks/outcome.js'
+import type * as Compose from '../model/tasks.js'
+import type { Draft, OutcomeKind } from '../model/tasks.js'
 import { usePeer } from './context.js'
 import { queryKeys } from './query-keys.js'
 
@@ -84,14 +85,32 @@ export function useDiscover (): UseQueryResult<AgentEntry[]> {
   })
 }
 
-export function useSendTask (): UseMutationResult<TaskRecord, Error, { peerId: string, text: string }> {
+/**
+ * Composing messages from what the person wrote (../model/tasks.ts) loads with the screens that
+ * send; it is imported lazily here so the first screen's download does not carry it.
+ */
+const composing = async (): Promise<typeof Compose> => await import('../model/tasks.js')
+
+/** Sends a new task; resolves with its record after the first delivery attempt (it may be queued). */
+export function useSendTask (): UseMutationResult<TaskRecord, Error, { peerId: string } & Draft> {
   const peer = usePeer()
-  return useMutation({ mutationFn: async ({ peerId, text }) => await peer.send(peerId, text) })
+  return useMutation({ mutationFn: async ({ peerId, ...draft }) => await peer.send(peerId, await (await composing()).draftParts(draft)) })
 }
 
-export function useRespond (): UseMutationResult<void, Error, { taskId: string, outcome: TaskOutcome }> {
+/** Replies to an outbound task whose agent asked for input: a new message in the same task. */
+export function useReply (): UseMutationResult<TaskRecord, Error, { record: TaskRecord } & Draft> {
   const peer = usePeer()
-  return useMutation({ mutationFn: async ({ taskId, outcome }) => { await peer.respond(taskId, outcome) } })
+  return useMutation({
+    mutationFn: async ({ record, ...draft }) => await peer.send(record.peerId, await (await composing()).draftParts(draft), { taskId: record.id, contextId: record.contextId })
+  })
+}
+
+/** Ends the current turn of an inbound task: an answer (text and files), a question, a failure or a refusal. */
+export function useRespond (): UseMutationResult<void, Error, { taskId: string, kind: OutcomeKind } & Draft> {
+  const peer = usePeer()
+  return useMutation({
+    mutationFn: async ({ taskId, kind, ...draft }) => { await peer.respond(taskId, await (await composing()).draftOutcome(kind, draft)) }
+  })
 }
 
 export function useCancelTask (): UseMutationResult<TaskRecord, Error, { taskId: string }> {

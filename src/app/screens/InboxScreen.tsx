@@ -1,9 +1,11 @@
 import type { ReactNode } from 'react'
+import type { TaskRecord } from '../../core/store/types.js'
 import { AnswerForm } from '../components/AnswerForm.js'
+import { Parts } from '../components/Parts.js'
 import { PeerName } from '../components/PeerName.js'
 import { useInbox } from '../node/hooks.js'
 import { formatTime, isoTime } from '../model/format.js'
-import { questionText } from '../model/tasks.js'
+import { conversation, questionText } from '../model/tasks.js'
 import { href } from '../routes.js'
 
 /** Tasks other agents sent us that wait for our answer. */
@@ -16,22 +18,38 @@ export function InboxScreen (): ReactNode {
         ? <p className="muted">Loading…</p>
         : (inbox.data?.length ?? 0) === 0
             ? <p className="empty">Nothing waits for an answer.</p>
-            : (
-              <ul className="cards">
-                {(inbox.data ?? []).map(record => (
-                  <li key={record.id} className="card" data-testid="inbox-item" data-task-id={record.id}>
-                    <div className="card-head">
-                      <h3>From <PeerName peerId={record.peerId} /></h3>
-                      <a href={href({ name: 'task', direction: 'inbound', id: record.id })}>
-                        <time dateTime={isoTime(record.createdAt)}>{formatTime(record.createdAt)}</time>
-                      </a>
-                    </div>
-                    <p className="question" data-testid="inbox-question">{questionText(record)}</p>
-                    <AnswerForm record={record} />
-                  </li>
-                ))}
-              </ul>
-              )}
+            : <ul className="cards">{(inbox.data ?? []).map(record => <InboxItem key={record.id} record={record} />)}</ul>}
     </section>
+  )
+}
+
+/**
+ * One task waiting for us: the sender's question with its files, what was said since (our
+ * questions, their replies), and the answer form.
+ */
+function InboxItem ({ record }: { record: TaskRecord }): ReactNode {
+  const [first, ...later] = conversation(record).filter(e => e.kind === 'message')
+  return (
+    <li className="card" data-testid="inbox-item" data-task-id={record.id}>
+      <div className="card-head">
+        <h3>From <PeerName peerId={record.peerId} /></h3>
+        <a href={href({ name: 'task', direction: 'inbound', id: record.id })} aria-label="Open the whole task">
+          <time dateTime={isoTime(record.createdAt)}>{formatTime(record.createdAt)}</time>
+        </a>
+      </div>
+      <p className="question" data-testid="inbox-question">{questionText(record)}</p>
+      {first != null && <Parts parts={first.parts.filter(p => p.kind !== 'text')} />}
+      {later.length > 0 && (
+        <ol className="conversation compact" aria-label="Since then">
+          {later.map(entry => (
+            <li key={entry.key} className={`bubble ${entry.role === 'agent' ? 'mine' : 'theirs'}`} data-testid="inbox-message" data-role={entry.role}>
+              <span className="who">{entry.role === 'agent' ? 'You asked' : 'They replied'}</span>
+              <Parts parts={entry.parts} />
+            </li>
+          ))}
+        </ol>
+      )}
+      <AnswerForm record={record} />
+    </li>
   )
 }

@@ -1,25 +1,31 @@
 import { useId, useState } from 'react'
 import type { FormEvent, ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
+import { AttachmentPicker, useAttachments } from '../components/Attachments.js'
 import { LinkBadge } from '../components/LinkBadge.js'
 import { usePeerName } from '../components/PeerName.js'
 import { TaskList } from '../components/TaskList.js'
 import { useKnownAgents, useSendTask, useTasks } from '../node/hooks.js'
 import { href, navigate } from '../routes.js'
 
-/** Writing a text task to one agent, with the tasks sent to it before. */
+/**
+ * Writing a task to one agent (text and files), with the tasks sent to it before. Sending
+ * stores the task first: an agent that cannot be reached now gets it when it can (queued).
+ */
 export function SendTaskScreen ({ peerId }: { peerId: string }): ReactNode {
   const name = usePeerName(peerId)
   const card = useKnownAgents().data?.find(a => a.peerId === peerId)?.card
   const earlier = useTasks({ peerId })
   const send = useSendTask()
   const [text, setText] = useState('')
+  const attachments = useAttachments()
   const fieldId = useId()
+  const ready = text.trim() !== '' || attachments.files.length > 0
 
   const submit = (event: FormEvent): void => {
     event.preventDefault()
-    if (text.trim() === '') return
-    send.mutate({ peerId, text }, {
+    if (!ready) return
+    send.mutate({ peerId, text, files: attachments.files }, {
       onSuccess: (record) => { navigate({ name: 'task', direction: record.direction, id: record.id }) }
     })
   }
@@ -33,10 +39,11 @@ export function SendTaskScreen ({ peerId }: { peerId: string }): ReactNode {
         <p className="meta"><code>{peerId}</code> · <LinkBadge peerId={peerId} /></p>
         <form className="composer" onSubmit={submit}>
           <label htmlFor={fieldId}>Message</label>
-          <textarea id={fieldId} value={text} onChange={(e) => { setText(e.target.value) }} rows={4} required
+          <textarea id={fieldId} value={text} onChange={(e) => { setText(e.target.value) }} rows={4}
             placeholder="What should the agent do?" disabled={send.isPending} />
+          <AttachmentPicker attachments={attachments} disabled={send.isPending} />
           <div className="actions">
-            <button type="submit" disabled={send.isPending || text.trim() === ''}>{send.isPending ? 'Sending…' : 'Send task'}</button>
+            <button type="submit" disabled={send.isPending || !ready}>{send.isPending ? 'Sending…' : 'Send task'}</button>
           </div>
           {send.error != null && <p role="alert" className="error">Not sent: {errorMessage(send.error)}</p>}
         </form>

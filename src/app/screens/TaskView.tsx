@@ -2,15 +2,18 @@ import type { ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
 import type { TaskDirection, TaskRecord } from '../../core/store/types.js'
 import { AnswerForm } from '../components/AnswerForm.js'
+import { Conversation } from '../components/Conversation.js'
+import { DeliveryDetails } from '../components/Delivery.js'
 import { LinkBadge } from '../components/LinkBadge.js'
-import { PeerName, usePeerName } from '../components/PeerName.js'
+import { PeerName } from '../components/PeerName.js'
+import { InputPrompt } from '../components/ReplyForm.js'
 import { StateBadge } from '../components/StateBadge.js'
 import { useCancelTask, useTask } from '../node/hooks.js'
 import { formatTime, isoTime } from '../model/format.js'
-import { canAnswer, canCancel, conversation } from '../model/tasks.js'
+import { canAnswer, canCancel, needsInput } from '../model/tasks.js'
 import { href } from '../routes.js'
 
-/** One task: its state, times, the conversation, and what we can do with it now. */
+/** One task: its state, delivery and times, the whole conversation, and what we can do with it now. */
 export function TaskView ({ direction, id }: { direction: TaskDirection, id: string }): ReactNode {
   const task = useTask(direction, id)
   return (
@@ -26,11 +29,10 @@ export function TaskView ({ direction, id }: { direction: TaskDirection, id: str
 }
 
 function TaskDetails ({ record }: { record: TaskRecord }): ReactNode {
-  const other = usePeerName(record.peerId)
   const outbound = record.direction === 'outbound'
   const status = record.task.status
   return (
-    <article className="card task" data-testid="task-view" data-task-id={record.id} data-direction={record.direction}>
+    <article className="card task" data-testid="task-view" data-task-id={record.id} data-remote-id={record.remoteId} data-direction={record.direction}>
       <div className="card-head">
         <h2 id="task-title">{outbound ? 'Task to' : 'Task from'} <PeerName peerId={record.peerId} /></h2>
         <StateBadge state={record.state} />
@@ -38,25 +40,22 @@ function TaskDetails ({ record }: { record: TaskRecord }): ReactNode {
       <dl className="facts">
         <dt>{outbound ? 'Agent' : 'Sender'}</dt>
         <dd><code>{record.peerId}</code> · <LinkBadge peerId={record.peerId} /></dd>
+        <DeliveryDetails record={record} />
         <dt>Created</dt>
         <dd><time dateTime={isoTime(record.createdAt)}>{formatTime(record.createdAt)}</time></dd>
         <dt>Last change</dt>
         <dd><time dateTime={isoTime(status.timestamp ?? record.updatedAt)}>{formatTime(status.timestamp ?? record.updatedAt)}</time></dd>
         <dt>Task</dt>
-        <dd><code>{record.id}</code></dd>
+        <dd><code>{record.id}</code>{record.remoteId != null && record.remoteId !== record.id && <> (the agent's id: <code>{record.remoteId}</code>)</>}</dd>
       </dl>
-      <ol className="conversation" aria-label="Conversation">
-        {conversation(record).map(entry => {
-          const mine = (entry.role === 'user') === outbound
-          return (
-            <li key={entry.key} className={`bubble ${mine ? 'mine' : 'theirs'} ${entry.kind}`}
-              data-testid={entry.kind === 'answer' ? 'task-answer' : 'task-message'}>
-              <span className="who">{mine ? 'You' : other}{entry.kind === 'answer' ? ' (answer)' : ''}</span>
-              <span className="text">{entry.text}</span>
-            </li>
-          )
-        })}
-      </ol>
+      {record.localError != null && record.localError !== '' && (
+        <p role="alert" className="error" data-testid="task-local-error">Failed here: {record.localError}</p>
+      )}
+      <Conversation record={record} />
+      {needsInput(record) && <InputPrompt record={record} />}
+      {record.direction === 'inbound' && record.state === 'TASK_STATE_INPUT_REQUIRED' && (
+        <p className="muted" data-testid="waiting-for-sender">You asked for input: the task waits for <PeerName peerId={record.peerId} /> to reply.</p>
+      )}
       {canCancel(record) && <CancelButton record={record} />}
       {canAnswer(record) && <AnswerForm record={record} />}
     </article>
