@@ -24,10 +24,10 @@ const log = logger('starling:control')
 export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024
 
 /**
- * Largest answer line, in bytes: 64 MiB. Answers carry whole tasks (an A2A frame alone may be
- * 4 MiB) and lists of them, so they may be far larger than requests.
+ * Largest answer line, in bytes: 160 MiB. Answers carry whole tasks, files included (32 MiB
+ * each, 40 MiB per message, base64 adds a third), so they may be far larger than requests.
  */
-export const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MAX_ANSWER_BYTES = 160 * 1024 * 1024
 
 /** Requests one client may have running at once; more are refused with ERR_BUSY. */
 export const DEFAULT_MAX_PENDING_REQUESTS = 256

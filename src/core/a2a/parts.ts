@@ -86,17 +86,33 @@ export function filePart (bytes: Uint8Array, mediaType: string, filename: string
   return { raw: bytesToBase64(bytes), mediaType, filename }
 }
 
-/** Base64 of `bytes`, in chunks (String.fromCharCode takes a bounded number of arguments). */
+/** What a platform's Buffer offers for base64 (Node; the PWA sets the `buffer` package's). */
+interface Base64Buffer {
+  from: ((bytes: Uint8Array) => { toString: (encoding: 'base64') => string }) & ((text: string, encoding: 'base64') => Uint8Array)
+}
+
+function platformBuffer (): Base64Buffer | undefined {
+  return (globalThis as { Buffer?: Base64Buffer }).Buffer
+}
+
+/** Bytes per chunk of the portable encoder: a multiple of 3, so chunks encode without padding. */
+const BASE64_CHUNK_BYTES = 3 * 16 * 1024
+
+/** Base64 of `bytes`: the platform's Buffer when there is one, else chunk by chunk. */
 export function bytesToBase64 (bytes: Uint8Array): string {
-  let binary = ''
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000))
+  const buffer = platformBuffer()
+  if (buffer != null) return buffer.from(bytes).toString('base64')
+  const chunks: string[] = []
+  for (let i = 0; i < bytes.length; i += BASE64_CHUNK_BYTES) {
+    chunks.push(btoa(String.fromCharCode(...bytes.subarray(i, i + BASE64_CHUNK_BYTES))))
   }
-  return btoa(binary)
+  return chunks.join('')
 }
 
 /** The bytes of a base64 string. */
 export function base64ToBytes (value: string): Uint8Array {
+  const buffer = platformBuffer()
+  if (buffer != null) return Uint8Array.from(buffer.from(value, 'base64'))
   const binary = atob(value)
   const out = new Uint8Array(binary.length)
   for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i)

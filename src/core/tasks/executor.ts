@@ -171,7 +171,7 @@ export class StarlingExecutor implements AgentExecutor {
       const outcome = await answer
       if (outcome == null || execution.settled) return
       execution.settled = true
-      publishEvents(bus, outcomeEvents(taskId, contextId, outcome))
+      publishEvents(bus, outcomeEvents(taskId, contextId, outcome, message.messageId))
     } finally {
       this.live.delete(taskId)
     }

@@ -118,7 +118,8 @@ export class InboundTasks {
     if (record == null) throw new UnknownTaskError(taskId)
     if (isTerminal(record.state)) throw new TaskStateError(`task ${taskId} is already ${record.state}`)
     if (this.executor.answer(taskId, outcome)) return
-    const events = outcomeEvents(taskId, record.contextId, outcome)
+    const turn = [...record.task.history ?? []].reverse().find(m => m.role === 'ROLE_USER')
+    const events = outcomeEvents(taskId, record.contextId, outcome, turn?.messageId)
     let task = record.task
     for (const event of events) task = applyStreamResponse(task, event)
     await this.store.saveJson(task, record.peerId)

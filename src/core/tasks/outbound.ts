@@ -33,8 +33,14 @@ const log = logger('starling:outbound')
 export const DEFAULT_TASK_TTL_MS = 24 * 60 * 60 * 1000
 /** Longest TTL a sender may ask for: 7 days in ms (a receiver remembers message ids that long). */
 export const MAX_TASK_TTL_MS = 7 * 24 * 60 * 60 * 1000
-/** Time one delivery attempt may take before it counts as failed, in ms. */
-export const DEFAULT_DELIVERY_TIMEOUT_MS = 60_000
+/**
+ * Time one delivery attempt of a small message may take before it counts as failed, in ms. An
+ * agent acknowledges at once (returnImmediately), so a longer wait means a connection that died
+ * without saying so; the outbox tries again on a fresh one.
+ */
+export const DEFAULT_DELIVERY_TIMEOUT_MS = 10_000
+/** Slowest transfer a delivery attempt allows for before it counts as failed: 256 KiB/s, in bytes per second. */
+const SLOWEST_TRANSFER_BYTES_PER_S = 256 * 1024
 /** How long send() waits for the first delivery attempt before answering "queued", in ms. */
 export const DEFAULT_SEND_WAIT_MS = 5_000
 /** First GetTask check of an open task that brought no news, in ms after the last news. */
@@ -295,7 +301,9 @@ export class OutboundTasks {
     let result: Awaited<ReturnType<Client['sendMessage']>>
     try {
       const client = await this.init.client(record.peerId)
-      result = await client.sendMessage(request, { signal: AbortSignal.any([signal, AbortSignal.timeout(DEFAULT_DELIVERY_TIMEOUT_MS)]) })
+      // a message with files gets the time to move them at a slow link's pace
+      const timeout = DEFAULT_DELIVERY_TIMEOUT_MS + Math.ceil(checkParts(message.parts, 'the message') / SLOWEST_TRANSFER_BYTES_PER_S) * 1000
+      result = await client.sendMessage(request, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) })
     } catch (err) {
       if (!isPermanent(err)) throw err
       await this.records.update('outbound', record.id, current => current == null
@@ -532,7 +540,11 @@ function failLocally (record: TaskRecord, reason: string): TaskRecord {
   })
 }
 
-/** A task the sender need not follow further: finished, or waiting for the sender itself. */
+/**
+ * A task the sender need not follow further: finished, or waiting for the sender itself (and not
+ * already answered by a message still in our outbox).
+ */
 function isSettled (record: TaskRecord): boolean {
-  return isTerminal(record.state) || INTERRUPTED_STATES.includes(record.state)
+  if (isTerminal(record.state)) return true
+  return INTERRUPTED_STATES.includes(record.state) && record.outbox?.some(i => i.kind === 'message') !== true
 }

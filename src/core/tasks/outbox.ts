@@ -23,8 +23,11 @@ const log = logger('starling:outbox')
 
 /** First wait before a failed delivery is tried again, in ms. */
 export const DEFAULT_OUTBOX_RETRY_MIN_MS = 1_000
-/** Longest wait between two attempts, in ms. */
-export const DEFAULT_OUTBOX_RETRY_MAX_MS = 60_000
+/**
+ * Longest wait between two attempts, in ms. An agent that comes back is not announced to its
+ * senders, so this bounds how long a queued task waits after it returns.
+ */
+export const DEFAULT_OUTBOX_RETRY_MAX_MS = 15_000
 /** Deliveries in progress at once, across all tasks. */
 export const DEFAULT_OUTBOX_CONCURRENCY = 32
 

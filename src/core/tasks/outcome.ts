@@ -21,8 +21,20 @@ const FINAL_STATE: Record<TaskOutcome['kind'], TaskStateName> = {
   canceled: 'TASK_STATE_CANCELED'
 }
 
-/** The status and artifact updates that end a turn of task `taskId` with `outcome`. */
-export function outcomeEvents (taskId: string, contextId: string, outcome: TaskOutcome, now = new Date()): StreamResponseJson[] {
+/**
+ * The id of the answer artifact of the turn opened by the message `turnMessageId`: the same
+ * however often the turn is answered (a handler run again after a restart replaces its answer
+ * instead of adding a second one).
+ */
+export function answerArtifactId (turnMessageId: string): string {
+  return `answer-${turnMessageId}`
+}
+
+/**
+ * The status and artifact updates that end a turn of task `taskId` with `outcome`. The turn is
+ * the one opened by the message `turnMessageId` (it names the answer artifact).
+ */
+export function outcomeEvents (taskId: string, contextId: string, outcome: TaskOutcome, turnMessageId: string = crypto.randomUUID(), now = new Date()): StreamResponseJson[] {
   const timestamp = now.toISOString()
   const state = FINAL_STATE[outcome.kind]
   if (outcome.kind === 'completed') {
@@ -31,7 +43,7 @@ export function outcomeEvents (taskId: string, contextId: string, outcome: TaskO
         artifactUpdate: {
           taskId,
           contextId,
-          artifact: { artifactId: crypto.randomUUID(), name: 'answer', parts: outcome.parts ?? [{ text: outcome.text ?? '' }] },
+          artifact: { artifactId: answerArtifactId(turnMessageId), name: 'answer', parts: outcome.parts ?? [{ text: outcome.text ?? '' }] },
           append: false,
           lastChunk: true
         }
