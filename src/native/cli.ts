@@ -83,7 +83,7 @@ export async function main (argv: string[]): Promise<number> {
   try {
     return await verb.run(context)
   } catch (err) {
-    if (err instanceof UsageError) return usageFailure(verb, err)
+    if (err instanceof UsageError) return err.showUsage ? usageFailure(verb, err) : refused(verb, err)
     if (err instanceof NotServingError) {
       process.stderr.write(`${err.message}\n`)
       return ExitCode.Error
@@ -98,7 +98,11 @@ export async function main (argv: string[]): Promise<number> {
 function parse (verb: Verb, args: string[]): VerbContext {
   const options: NonNullable<ParseArgsConfig['options']> = {}
   for (const [name, option] of Object.entries({ ...verb.options, ...GLOBAL_OPTIONS })) {
-    options[name] = option.short != null ? { type: option.type, short: option.short } : { type: option.type }
+    options[name] = {
+      type: option.type,
+      ...(option.short != null ? { short: option.short } : {}),
+      ...(option.multiple === true ? { multiple: true } : {})
+    }
   }
   let parsed
   try {
@@ -107,7 +111,7 @@ function parse (verb: Verb, args: string[]): VerbContext {
     // parseArgs explains itself ("Unknown option '--x'"), but also talks of `--` for positionals
     throw new UsageError((err as Error).message.replace(/\. To specify a positional argument.*$/s, ''))
   }
-  const values = parsed.values as Record<string, string | boolean | undefined>
+  const values = parsed.values as VerbContext['values']
   const positionals = parsed.positionals
   if (values.help !== true) {
     const [min, max] = verb.positionals
@@ -123,6 +127,12 @@ function parse (verb: Verb, args: string[]): VerbContext {
     printJson: (value) => { process.stdout.write(JSON.stringify(value, null, 2) + '\n') },
     note: (text) => { process.stderr.write(text + '\n') }
   }
+}
+
+/** A refused argument: the reason alone, with the exit status of wrong usage. */
+function refused (verb: Verb, err: UsageError): number {
+  process.stderr.write(`starling ${verb.name}: ${err.message}\n`)
+  return ExitCode.Usage
 }
 
 function usageFailure (verb: Verb, err: unknown): number {

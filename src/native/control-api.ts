@@ -4,11 +4,11 @@
  * Types only, so a client pulls in nothing of libp2p.
  */
 import type { AgentProfile } from '../core/a2a/binding.js'
-import type { AgentCardJson, TaskJson, TaskStateName } from '../core/a2a/json.js'
+import type { AgentCardJson, PartJson, TaskJson, TaskStateName } from '../core/a2a/json.js'
 import type { ConnectionKind } from '../core/node/direct-upgrade.js'
 import type { RelayStatus } from '../core/node/relay-link.js'
 import type { RegistryStatus } from '../core/peer.js'
-import type { TaskDirection } from '../core/store/types.js'
+import type { DeliveryState, OutboxItem, TaskDirection } from '../core/store/types.js'
 
 export interface StatusResult {
   peerId: string
@@ -44,19 +44,55 @@ export interface DiscoverParams {
   limit?: number
 }
 
-export interface SendParams {
+/**
+ * A file on this machine to send as a part. The serving peer reads it itself (it runs as the
+ * same user: the socket is the user's alone), so a file never has to fit in a request line.
+ */
+export interface FileRef {
+  /** Absolute path. */
+  path: string
+  /** The name the other agent sees; default: the path's last component. */
+  filename?: string
+  /** Default: from the file name's extension, else application/octet-stream. */
+  mediaType?: string
+}
+
+/** Content of a message or an answer: text first, then `parts`, then `files`, in that order. */
+export interface ContentParams {
+  text?: string
+  /** Parts as they are (A2A v1.0 Part JSON: exactly one of text, raw, url, data). */
+  parts?: PartJson[]
+  files?: FileRef[]
+}
+
+/**
+ * Longest time to live a send may ask for, in ms: 7 days (the core's MAX_TASK_TTL_MS: an agent
+ * remembers message ids that long). Here too so that the CLI can check `--ttl` without loading
+ * the core.
+ */
+export const MAX_TTL_MS = 7 * 24 * 60 * 60 * 1000
+
+export interface SendParams extends ContentParams {
   peerId: string
-  text: string
   /** Continue a conversation. */
   contextId?: string
-  /** Answer a task of that agent that waits for our input. */
+  /** Continue our outbound task of this id, which waits for our input. */
   taskId?: string
+  /** How long the task may wait to be delivered, in ms (default: the peer's, 24 h; at most MAX_TTL_MS). */
+  ttlMs?: number
 }
 
 export interface SendResult {
   taskId: string
   contextId: string
   state: TaskStateName
+  /** How far the message got: queued (the agent is not reachable yet; retried), sent, delivered. */
+  delivery?: DeliveryState
+  /** ms since the epoch when an undelivered task fails. */
+  expiresAt?: number
+  /** Why the last delivery attempt failed, when it did. */
+  lastError?: string
+  localError?: string
 }
 
 export interface WaitParams {
@@ -82,6 +118,18 @@ export interface TaskView {
   createdAt: number
   /** ms since the epoch */
   updatedAt: number
+  /** Outbound: how far our latest request got (queued, sent, delivered). */
+  delivery?: DeliveryState
+  /** Outbound: the agent's id of the task, once it accepted it (may differ from `taskId`). */
+  remoteId?: string
+  /** Outbound: ms since the epoch after which what is still undelivered fails the task. */
+  expiresAt?: number
+  /** What this peer still owes the other one, oldest first: our message, our cancel request, or (inbound) an update. */
+  pending: Array<OutboxItem['kind']>
+  /** Why the last attempt at that work failed. */
+  lastError?: string
+  /** Why this peer failed the task itself (its time to live ran out, an update was refused). */
+  localError?: string
 }
 
 /** A task with its A2A form. */
@@ -94,6 +142,14 @@ export interface WaitResult extends TaskDetail {
   timedOut: boolean
 }
 
+/** A file in a message, without its bytes. */
+export interface FileInfo {
+  filename?: string
+  mediaType?: string
+  /** Bytes. */
+  size: number
+}
+
 /** An inbound task waiting for our answer. */
 export interface InboxEntry {
   taskId: string
@@ -101,6 +157,8 @@ export interface InboxEntry {
   from: string
   /** The sender's latest message. */
   text: string
+  /** The files of that message (`starling show TASK-ID` saves them). */
+  files: FileInfo[]
   state: TaskStateName
   contextId: string
   createdAt: number
@@ -112,9 +170,9 @@ export type RespondState = 'completed' | 'input-required' | 'failed' | 'rejected
 
 export const RESPOND_STATES: readonly RespondState[] = ['completed', 'input-required', 'failed', 'rejected']
 
-export interface RespondParams {
+export interface RespondParams extends ContentParams {
   taskId: string
-  text: string
+  /** Default completed. Files and parts go with completed (the artifact) and input-required only. */
   state?: RespondState
 }
 
@@ -123,9 +181,17 @@ export interface RespondResult {
   state: TaskStateName
 }
 
+/** Tasks `tasks` lists when the caller does not say. */
+export const DEFAULT_TASKS_LIMIT = 20
+
+/** Most tasks one `tasks` call lists. */
+export const MAX_TASKS_LIMIT = 1_000
+
 export interface TasksParams {
   direction?: TaskDirection
-  /** At most this many, newest first (default 20). */
+  /** Only tasks in one of these states. */
+  states?: TaskStateName[]
+  /** At most this many, newest first (default DEFAULT_TASKS_LIMIT). */
   limit?: number
 }
 

@@ -4,26 +4,22 @@
  */
 import { z } from 'zod'
 import { isPeerId } from '../core/a2a/binding.js'
-import { textOf } from '../core/a2a/json.js'
-import type { AgentCardJson, TaskJson, TaskStateName } from '../core/a2a/json.js'
-import { InvalidInputError, UnknownTaskError } from '../core/errors.js'
+import { TaskStates, textOf } from '../core/a2a/json.js'
+import type { AgentCardJson, PartJson, TaskJson, TaskStateName } from '../core/a2a/json.js'
+import { base64Bytes, checkParts } from '../core/a2a/parts.js'
+import { InvalidInputError, TaskStateError, UnknownTaskError } from '../core/errors.js'
 import type { ConnectionKind } from '../core/node/direct-upgrade.js'
 import type { StarlingPeer } from '../core/peer.js'
 import type { AgentEntry } from '../core/registry/protocol.js'
 import type { TaskRecord } from '../core/store/types.js'
 import type { TaskOutcome } from '../core/tasks/outcome.js'
 import { INTERRUPTED_STATES, isTerminal } from '../core/tasks/state.js'
+import { MAX_FILES, readFilePart } from './cli/attach.js'
 import { checkProfile } from './config.js'
 import { InvalidParamsError } from './control.js'
 import type { ControlContext, ControlMethod } from './control.js'
-import { RESPOND_STATES } from './control-api.js'
-import type { AgentInfo, ControlApi, ControlMethodName, InboxEntry, RespondState, StatusResult, TaskDetail, TaskView, WaitResult } from './control-api.js'
-
-/** Tasks `tasks` lists when the caller does not say. */
-export const DEFAULT_TASKS_LIMIT = 20
-
-/** Most tasks one `tasks` call lists. */
-export const MAX_TASKS_LIMIT = 1_000
+import { DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT, MAX_TTL_MS, RESPOND_STATES } from './control-api.js'
+import type { AgentInfo, ContentParams, ControlApi, ControlMethodName, FileInfo, InboxEntry, RespondState, SendResult, StatusResult, TaskDetail, TaskView, WaitResult } from './control-api.js'
 
 /** Longest `wait` timeout, in ms: about 24 days, the most setTimeout can count. */
 export const MAX_WAIT_TIMEOUT_MS = 2 ** 31 - 1
@@ -41,6 +37,14 @@ const taskId = z.string().min(1, 'must not be empty').max(256)
 const peerId = z.string().refine(isPeerId, 'must be a PeerID')
 // no length limit of its own: a request line is at most 1 MiB (./control.ts)
 const text = z.string()
+// checked in depth by checkParts, with messages that name the part
+const parts = z.array(z.custom<PartJson>(v => typeof v === 'object' && v !== null && !Array.isArray(v), 'must be a part object')).max(MAX_FILES)
+const files = z.array(z.strictObject({
+  path: z.string().min(1).max(4096),
+  filename: z.string().min(1).max(255).optional(),
+  mediaType: z.string().min(1).max(255).optional()
+})).max(MAX_FILES)
+const contentShape = { text: text.optional(), parts: parts.optional(), files: files.optional() }
 
 const schemas = {
   discover: z.strictObject({
@@ -50,15 +54,17 @@ const schemas = {
   }),
   send: z.strictObject({
     peerId,
-    text: text.refine(t => t.trim() !== '', 'must not be empty'),
+    ...contentShape,
     contextId: z.string().min(1).max(256).optional(),
-    taskId: taskId.optional()
+    taskId: taskId.optional(),
+    ttlMs: z.number().int().min(1).max(MAX_TTL_MS).optional()
   }),
   wait: z.strictObject({ taskId, timeoutMs: z.number().int().min(0).max(MAX_WAIT_TIMEOUT_MS).optional() }),
-  respond: z.strictObject({ taskId, text, state: z.enum(RESPOND_STATES as [RespondState, ...RespondState[]]).optional() }),
+  respond: z.strictObject({ taskId, ...contentShape, state: z.enum(RESPOND_STATES as [RespondState, ...RespondState[]]).optional() }),
   task: z.strictObject({ taskId }),
   tasks: z.strictObject({
     direction: z.enum(['inbound', 'outbound']).optional(),
+    states: z.array(z.enum(TaskStates)).min(1).max(TaskStates.length).optional(),
     limit: z.number().int().min(1).max(MAX_TASKS_LIMIT).optional()
   })
 }
@@ -100,11 +106,16 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
       return agents(await peer.discover(query, { signal }))
     },
 
-    send: async (params, { signal }) => {
-      const { peerId: to, text: message, contextId, taskId: continues } = parse(schemas.send, params)
+    send: async (params, { signal }): Promise<SendResult> => {
+      const { peerId: to, contextId, taskId: continues, ttlMs, ...given } = parse(schemas.send, params)
       if (to === peer.peerId) throw new InvalidInputError('that is this peer\'s own PeerID: send to another agent')
-      const record = await peer.send(to, message, { contextId, taskId: continues, signal })
-      return { taskId: record.id, contextId: record.contextId, state: record.state }
+      if (continues != null) await continuable(peer, continues, to)
+      // every file is read and checked before the task exists: a refused file queues nothing
+      const message = await contentParts(given, 'message', signal)
+      if (message.length === 0) throw new InvalidParamsError('text: say something, or attach parts or files')
+      const record = await peer.send(to, message, { contextId, taskId: continues, ttlMs, signal })
+      const { taskId, contextId: context, state, delivery, expiresAt, lastError, localError } = view(record)
+      return withoutUndefined({ taskId, contextId: context, state, delivery, expiresAt, lastError, localError })
     },
 
     wait: async (params, { signal }): Promise<WaitResult> => {
@@ -126,15 +137,18 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
       taskId: r.id,
       from: r.peerId,
       text: senderText(r.task),
+      files: senderFiles(r.task),
       state: r.state,
       contextId: r.contextId,
       createdAt: r.createdAt,
       updatedAt: r.updatedAt
     })),
 
-    respond: async (params) => {
-      const { taskId: id, text: answer, state } = parse(schemas.respond, params)
-      const outcome = toOutcome(state ?? 'completed', answer)
+    respond: async (params, { signal }) => {
+      const { taskId: id, state, ...given } = parse(schemas.respond, params)
+      // before any file is read
+      await knownInbound(peer, id)
+      const outcome = await toOutcome(state ?? 'completed', given, signal)
       await peer.respond(id, outcome)
       return { taskId: id, state: OUTCOME_STATES[outcome.kind] }
     },
@@ -153,8 +167,8 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
     },
 
     tasks: async (params) => {
-      const { direction, limit } = parse(schemas.tasks, params ?? {})
-      return (await peer.tasks({ direction, limit: limit ?? DEFAULT_TASKS_LIMIT })).map(view)
+      const { direction, states, limit } = parse(schemas.tasks, params ?? {})
+      return (await peer.tasks({ direction, states, limit: limit ?? DEFAULT_TASKS_LIMIT })).map(view)
     },
 
     setProfile: async (params) => {
@@ -179,10 +193,30 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
   return methods
 }
 
+/** Throws UnknownTaskError, with a hint when the id is one of our outbound tasks. */
+async function knownInbound (peer: StarlingPeer, id: string): Promise<void> {
+  if (await peer.task('inbound', id) != null) return
+  if (await peer.task('outbound', id) != null) {
+    throw new InvalidInputError(`task ${id} was sent by this peer, not to it: to answer the agent's question, send with --task ${id}`)
+  }
+  throw new UnknownTaskError(id)
+}
+
+/** Throws UnknownTaskError, with a hint when the id is one of our inbound tasks. */
+async function knownOutbound (peer: StarlingPeer, id: string): Promise<void> {
+  if (await peer.task('outbound', id) != null) return
+  if (await peer.task('inbound', id) != null) {
+    throw new InvalidInputError(`task ${id} was sent to this peer, not by it: answer it with respond`)
+  }
+  throw new UnknownTaskError(id)
+}
+
 /**
- * Resolves with the outbound task `id` once it has finished or waits for our input. Listens
- * before it reads, so a change stored while the read is under way is not missed (the record
- * read may predate it; the event cannot).
+ * Resolves with the outbound task `id` once `wait` has something to tell: the task finished, or
+ * it waits for our input and no answer of ours is still on its way. (Right after `send --task`
+ * the task still says input-required until the agent has our answer; that is the old question,
+ * not a new one, so StarlingPeer.waitFor's "settled" is not enough here.) Listens before it
+ * reads, so a change stored while the read is under way is not missed.
  */
 async function untilSettled (peer: StarlingPeer, id: string, signal: AbortSignal): Promise<TaskRecord> {
   signal.throwIfAborted()
@@ -197,7 +231,7 @@ async function untilSettled (peer: StarlingPeer, id: string, signal: AbortSignal
     }
     const onTask = (evt: CustomEvent<TaskRecord>): void => {
       const record = evt.detail
-      if (record.direction === 'outbound' && record.id === id && isSettled(record.state)) settle(record)
+      if (record.direction === 'outbound' && record.id === id && hasNews(record)) settle(record)
     }
     const onAbort = (): void => {
       done()
@@ -209,7 +243,7 @@ async function untilSettled (peer: StarlingPeer, id: string, signal: AbortSignal
       if (record == null) {
         done()
         reject(new UnknownTaskError(id))
-      } else if (isSettled(record.state)) {
+      } else if (hasNews(record)) {
         settle(record)
       }
     }, (err: unknown) => {
@@ -219,18 +253,43 @@ async function untilSettled (peer: StarlingPeer, id: string, signal: AbortSignal
   })
 }
 
-/** Finished, or waiting for the sender (us): `wait` has an answer to give. */
-function isSettled (state: TaskStateName): boolean {
-  return isTerminal(state) || INTERRUPTED_STATES.includes(state)
+/** Finished, or waiting for us with no answer of ours pending: `wait` has something to say. */
+function hasNews (record: TaskRecord): boolean {
+  if (isTerminal(record.state)) return true
+  return INTERRUPTED_STATES.includes(record.state) && record.outbox?.some(item => item.kind === 'message') !== true
 }
 
-/** Throws UnknownTaskError, with a hint when the id is one of our inbound tasks. */
-async function knownOutbound (peer: StarlingPeer, id: string): Promise<void> {
-  if (await peer.task('outbound', id) != null) return
-  if (await peer.task('inbound', id) != null) {
-    throw new InvalidInputError(`task ${id} was sent to this peer, not by it: answer it with respond`)
+/**
+ * Throws unless `id` is an outbound task of ours, sent to `to`, that waits for our input: the
+ * only kind a message can continue. Said here, before anything is read or queued.
+ */
+async function continuable (peer: StarlingPeer, id: string, to: string): Promise<void> {
+  await knownOutbound(peer, id)
+  const record = await peer.task('outbound', id)
+  if (record == null) throw new UnknownTaskError(id)
+  if (record.peerId !== to) throw new InvalidInputError(`task ${id} was sent to ${record.peerId}, not to ${to}`)
+  if (!INTERRUPTED_STATES.includes(record.state)) {
+    throw new TaskStateError(`task ${id} is ${stateName(record.state)}: only a task that waits for your input (input-required) can be continued`)
   }
-  throw new UnknownTaskError(id)
+}
+
+/** `TASK_STATE_INPUT_REQUIRED` → `input-required`. */
+function stateName (state: TaskStateName): string {
+  return state.replace(/^TASK_STATE_/, '').toLowerCase().replace(/_/g, '-')
+}
+
+/**
+ * The parts of a message or answer: the text (unless blank), the parts given, then the files,
+ * read here. Throws InvalidPartError (ERR_INVALID_INPUT) for a part or file the peer would
+ * refuse to send, before anything is sent.
+ */
+async function contentParts (content: ContentParams, where: string, signal: AbortSignal): Promise<PartJson[]> {
+  const out: PartJson[] = []
+  if (content.text != null && content.text.trim() !== '') out.push({ text: content.text, mediaType: 'text/plain' })
+  out.push(...content.parts ?? [])
+  for (const file of content.files ?? []) out.push(await readFilePart(file, { signal }))
+  checkParts(out, where)
+  return out
 }
 
 function parse<T> (schema: z.ZodType<T>, params: unknown): T {
@@ -249,13 +308,28 @@ const OUTCOME_STATES: Record<TaskOutcome['kind'], TaskStateName> = {
   canceled: 'TASK_STATE_CANCELED'
 }
 
-function toOutcome (state: RespondState, text: string): TaskOutcome {
-  switch (state) {
-    case 'completed': return { kind: 'completed', text }
-    case 'input-required': return { kind: 'input-required', text }
-    case 'failed': return { kind: 'failed', text }
-    case 'rejected': return { kind: 'rejected', text }
+/**
+ * How `respond` ends the turn. A completed answer is one artifact: the text, then the parts
+ * and files. A question (input-required) is the text, with parts and files beside it. A failure
+ * or a rejection is a reason, in words only.
+ */
+async function toOutcome (state: RespondState, given: ContentParams, signal: AbortSignal): Promise<TaskOutcome> {
+  const text = given.text ?? ''
+  const attached = (given.parts?.length ?? 0) + (given.files?.length ?? 0) > 0
+  if (state === 'completed') {
+    if (!attached) {
+      if (text.trim() === '') throw new InvalidParamsError('text: the answer is empty: give text, parts or files')
+      return { kind: 'completed', text }
+    }
+    return { kind: 'completed', parts: await contentParts(given, 'answer', signal) }
   }
+  if (text.trim() === '') throw new InvalidParamsError(`text: ${state === 'input-required' ? 'the question' : 'the reason'} must not be empty`)
+  if (state === 'input-required') {
+    if (!attached) return { kind: 'input-required', text }
+    return { kind: 'input-required', text, parts: await contentParts({ parts: given.parts, files: given.files }, 'question', signal) }
+  }
+  if (attached) throw new InvalidParamsError(`files: a ${state} answer carries a reason only, not parts or files`)
+  return state === 'failed' ? { kind: 'failed', text } : { kind: 'rejected', text }
 }
 
 /** The best connection to each peer we are connected to: direct beats WebRTC beats relayed. */
@@ -271,7 +345,9 @@ function connectionKinds (peer: StarlingPeer): Map<string, ConnectionKind> {
 }
 
 export function view (record: TaskRecord): TaskView {
-  return {
+  const outbox = record.outbox ?? []
+  const lastError = outbox.findLast(item => item.lastError != null)?.lastError
+  return withoutUndefined({
     taskId: record.id,
     direction: record.direction,
     peerId: record.peerId,
@@ -279,8 +355,19 @@ export function view (record: TaskRecord): TaskView {
     state: record.state,
     text: record.direction === 'outbound' ? answerText(record.task) : senderText(record.task),
     createdAt: record.createdAt,
-    updatedAt: record.updatedAt
-  }
+    updatedAt: record.updatedAt,
+    delivery: record.delivery,
+    remoteId: record.remoteId,
+    expiresAt: record.expiresAt,
+    pending: outbox.map(item => item.kind),
+    lastError,
+    localError: record.localError
+  })
+}
+
+/** The object without its undefined fields: answers have the same keys whether read or written. */
+function withoutUndefined<T extends object> (value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
 }
 
 function detail (record: TaskRecord): TaskDetail {
@@ -294,6 +381,14 @@ export function answerText (task: TaskJson): string {
   const status = textOf(task.status.message?.parts)
   if (status !== '') return status
   return artifacts.join('\n')
+}
+
+/** The files of the sender's latest message in a task, without their bytes. */
+export function senderFiles (task: TaskJson): FileInfo[] {
+  const latest = (task.history ?? []).findLast(m => m.role === 'ROLE_USER')
+  return (latest?.parts ?? [])
+    .filter(p => typeof p.raw === 'string')
+    .map(p => withoutUndefined({ filename: p.filename, mediaType: p.mediaType, size: base64Bytes(p.raw ?? '') }))
 }
 
 /** The sender's latest message in a task. */

@@ -26,11 +26,24 @@ export function agentLine (agent: AgentInfo): string {
 }
 
 export function inboxLine (entry: InboxEntry): string {
-  return [entry.taskId, entry.from, oneLine(entry.text)].join('\t')
+  const files = entry.files.length > 0 ? ` [${entry.files.length === 1 ? 'file' : `${entry.files.length} files`}: ${entry.files.map(f => f.filename ?? '(unnamed)').join(', ')}]` : ''
+  return [entry.taskId, entry.from, oneLine(entry.text) + files].join('\t')
+}
+
+/** ms since the epoch → `2026-11-02T10:11:12Z` (UTC, to the second). */
+export function timeText (ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** How far a task's latest message (or cancel request) got, as `tasks` shows it. */
+export function deliveryWord (task: TaskView): string {
+  if (task.pending.includes('cancel') && task.state !== 'TASK_STATE_CANCELED') return 'cancel queued'
+  return task.delivery ?? '-'
 }
 
 export function taskLine (task: TaskView): string {
-  return [task.taskId, task.direction, task.peerId, stateWord(task.state), oneLine(task.text)].join('\t')
+  const text = task.text !== '' ? task.text : task.localError ?? ''
+  return [task.taskId, task.direction, task.peerId, stateWord(task.state), deliveryWord(task), timeText(task.updatedAt), oneLine(text)].join('\t')
 }
 
 export function cardText (card: AgentCardJson): string {

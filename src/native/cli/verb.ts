@@ -18,16 +18,25 @@ export const ExitCode = {
 
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode]
 
-/** The command line is wrong; the CLI prints the message and the verb's usage, and exits 2. */
+/**
+ * The command line is wrong; the CLI prints the message and exits 2. The verb's usage follows
+ * unless `showUsage` is false: when the flags are right but an argument is refused (a file too
+ * large to send), the usage would only bury the reason.
+ */
 export class UsageError extends StarlingError {
-  constructor (message: string) {
+  readonly showUsage: boolean
+
+  constructor (message: string, options: { showUsage?: boolean } = {}) {
     super(message, 'ERR_USAGE')
+    this.showUsage = options.showUsage ?? true
   }
 }
 
 export interface VerbOption {
   type: 'string' | 'boolean'
   short?: string
+  /** The flag may be given more than once; its value is then a list. */
+  multiple?: boolean
   /** Shown in help: `--timeout SECONDS`. */
   value?: string
   help: string
@@ -36,8 +45,8 @@ export interface VerbOption {
 export interface VerbContext {
   home: string
   json: boolean
-  /** Flag values by long name (the verb's and the global ones). */
-  values: Record<string, string | boolean | undefined>
+  /** Flag values by long name (the verb's and the global ones); a list for `multiple` flags. */
+  values: Record<string, string | boolean | string[] | undefined>
   positionals: string[]
   /** Writes a line (or a JSON value) to stdout. */
   print: (text: string) => void
@@ -76,7 +85,7 @@ export function verbHelp (verb: Verb): string {
   lines.push('Options:')
   for (const [name, option] of Object.entries({ ...verb.options, ...GLOBAL_OPTIONS })) {
     const flag = `${option.short != null ? `-${option.short}, ` : '    '}--${name}${option.value != null ? ` ${option.value}` : ''}`
-    lines.push(`  ${flag.padEnd(28)} ${option.help}`)
+    lines.push(`  ${flag.padEnd(28)} ${option.help}${option.multiple === true ? ' (repeatable)' : ''}`)
   }
   lines.push('', `With --json: ${verb.json}`)
   return lines.join('\n')

@@ -3,10 +3,17 @@
  * (and load libp2p, lazily); every other verb is a request to the running daemon over its
  * control socket, so it starts fast and never touches the files a daemon owns.
  */
+import { isAbsolute, relative, resolve } from 'node:path'
+import { TaskStates } from '../../core/a2a/json.js'
+import type { TaskStateName } from '../../core/a2a/json.js'
+import { DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PARTS_BYTES, formatBytes } from '../../core/a2a/parts.js'
 import { ControlClient } from '../control-client.js'
-import type { ControlApi, ControlMethodName, RespondState } from '../control-api.js'
-import { RESPOND_STATES } from '../control-api.js'
-import { agentLine, cardText, inboxLine, stateWord, statusText, taskLine } from './format.js'
+import type { ControlApi, ControlMethodName, RespondState, SendResult } from '../control-api.js'
+import { DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT, MAX_TTL_MS, RESPOND_STATES } from '../control-api.js'
+import { checkFiles } from './attach.js'
+import { parseDuration } from './duration.js'
+import { agentLine, cardText, deliveryWord, inboxLine, stateWord, statusText, taskLine, timeText } from './format.js'
+import { DEFAULT_FILES_DIR, defaultFilesDir, saveTaskFiles } from './save.js'
 import { ExitCode, UsageError } from './verb.js'
 import type { Verb, VerbContext } from './verb.js'
 
@@ -35,14 +42,26 @@ async function readStdin (): Promise<string> {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-function positiveInt (value: string | boolean | undefined, flag: string): number | undefined {
+/** A string flag's value (undefined when absent). */
+function stringFlag (context: VerbContext, name: string): string | undefined {
+  const value = context.values[name]
+  return typeof value === 'string' ? value : undefined
+}
+
+/** A repeatable flag's values, in the order given. */
+function listFlag (context: VerbContext, name: string): string[] {
+  const value = context.values[name]
+  return Array.isArray(value) ? value : typeof value === 'string' ? [value] : []
+}
+
+function positiveInt (value: string | undefined, flag: string): number | undefined {
   if (typeof value !== 'string') return undefined
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < 1) throw new UsageError(`--${flag} must be a positive whole number, got "${value}"`)
   return n
 }
 
-function tagList (value: string | boolean | undefined): string[] | undefined {
+function tagList (value: string | undefined): string[] | undefined {
   if (typeof value !== 'string') return undefined
   const tags = value.split(',').map(t => t.trim()).filter(t => t !== '')
   return tags.length > 0 ? tags : undefined
@@ -159,8 +178,8 @@ const discover: Verb = {
   run: async (context) => {
     const result = await call(context, 'discover', {
       skill: context.positionals[0],
-      tags: tagList(context.values.tags),
-      limit: positiveInt(context.values.limit, 'limit')
+      tags: tagList(stringFlag(context, 'tags')),
+      limit: positiveInt(stringFlag(context, 'limit'), 'limit')
     })
     if (context.json) context.printJson(result)
     else if (result.length === 0) context.note(`No agent with the skill "${context.positionals[0] ?? ''}".`)
@@ -171,62 +190,93 @@ const discover: Verb = {
 
 const send: Verb = {
   name: 'send',
-  summary: 'Send a task to an agent; prints the task id once the agent has accepted it.',
-  synopsis: 'send PEER-ID TEXT [--context ID] [--task ID]',
+  summary: 'Send a task to an agent, with text and files; prints the task id once it is stored.',
+  synopsis: 'send PEER-ID [TEXT] [--file PATH]… [--ttl DURATION] [--context ID] [--task ID]',
   description: [
-    'TEXT is the rest of the command line; "-" reads it from standard input. Follow the task with',
-    '`starling wait TASK-ID`. To answer an agent that asked for input, send with --task TASK-ID.'
+    'TEXT is the rest of the command line; "-" reads it from standard input. Each --file becomes a',
+    `part of the message, at most ${formatBytes(DEFAULT_MAX_FILE_BYTES)} a file and ${formatBytes(DEFAULT_MAX_PARTS_BYTES)} in all; a file over the limit`,
+    'is refused at once (exit 2) and nothing is sent.',
+    '',
+    'The task is stored before it is sent. When the agent cannot be reached now it stays queued',
+    'and this peer keeps trying while `starling serve` runs, until --ttl runs out (default 24h),',
+    'when the task fails. Follow it with `starling wait TASK-ID` or `starling tasks`.',
+    '',
+    'To answer an agent that asked for input, send with --task TASK-ID.'
   ].join('\n'),
-  json: '{ "taskId", "contextId", "state" }',
+  json: '{ "taskId", "contextId", "state", "delivery": "queued" | "sent" | "delivered", "expiresAt"?, "lastError"?, "localError"? } (times in ms since the epoch)',
   options: {
+    file: { type: 'string', value: 'PATH', multiple: true, help: 'attach this file' },
+    ttl: { type: 'string', value: 'DURATION', help: 'how long to keep trying to deliver it: 30s, 10m, 24h (default 24h, at most 7d)' },
     context: { type: 'string', value: 'ID', help: 'continue the conversation with this context id' },
     task: { type: 'string', value: 'ID', help: 'continue this task (answer the agent\'s question)' }
   },
-  positionals: [2, Infinity],
+  positionals: [1, Infinity],
   run: async (context) => {
+    const ttl = stringFlag(context, 'ttl')
+    const ttlMs = ttl != null ? parseDuration(ttl, 'ttl', MAX_TTL_MS) : undefined
+    const text = context.positionals.length > 1 ? await textArg(context, 1, 'TEXT') : undefined
+    const paths = listFlag(context, 'file')
+    if (text == null && paths.length === 0) throw new UsageError(`TEXT or --file is missing (usage: starling ${send.synopsis})`)
+    const files = await checkFiles(paths)
     const result = await call(context, 'send', {
       peerId: context.positionals[0] ?? '',
-      text: await textArg(context, 1, 'TEXT'),
-      contextId: context.values.context as string | undefined,
-      taskId: context.values.task as string | undefined
+      text,
+      files: files.length > 0 ? files : undefined,
+      contextId: stringFlag(context, 'context'),
+      taskId: stringFlag(context, 'task'),
+      ttlMs
     })
     if (context.json) context.printJson(result)
     else context.print(result.taskId)
+    const note = sendNote(result)
+    if (note != null) context.note(note)
     return ExitCode.Ok
   }
 }
 
 const wait: Verb = {
   name: 'wait',
-  summary: 'Wait for the answer to a task this peer sent, and print it.',
-  synopsis: 'wait TASK-ID [--timeout SECONDS]',
+  summary: 'Wait for the answer to a task this peer sent; print it and save its files.',
+  synopsis: 'wait TASK-ID [--timeout SECONDS] [--out DIR]',
   description: [
+    'Prints the answer\'s text, then `Saved PATH` for each file the agent sent back (in its',
+    `artifacts or its messages), saved in DIR (default ./${DEFAULT_FILES_DIR}/TASK-ID/). Existing files are`,
+    'never overwritten: a name that is taken gets -1, -2, … before its extension.',
+    '',
     'Exit status: 0 completed (stdout: the answer); 1 failed, canceled or rejected (stdout: the',
     'reason); 3 the agent needs input (stdout: its question; answer with `starling send PEER-ID',
     '--task TASK-ID TEXT` and wait again); 124 the timeout ran out (the task goes on).',
     'Without --timeout, waits as long as it takes.'
   ].join('\n'),
-  json: 'the A2A v1.0 Task, whatever the exit status',
+  json: 'the A2A v1.0 Task, whatever the exit status; each file part the agent sent is { "savedTo", "mediaType", "filename", "size" } instead of its bytes, each of ours { "mediaType", "filename", "size" }',
   options: {
-    timeout: { type: 'string', value: 'SECONDS', help: 'give up after this long (exit 124)' }
+    timeout: { type: 'string', value: 'SECONDS', help: 'give up after this long (exit 124)' },
+    out: { type: 'string', value: 'DIR', help: `save files here (default ./${DEFAULT_FILES_DIR}/TASK-ID/)` }
   },
   positionals: [1, 1],
   run: async (context) => {
     const taskId = context.positionals[0] ?? ''
     let timeoutMs: number | undefined
-    if (typeof context.values.timeout === 'string') {
-      const seconds = Number(context.values.timeout)
-      if (!Number.isFinite(seconds) || seconds < 0 || seconds > 2_000_000) throw new UsageError(`--timeout must be a number of seconds, got "${context.values.timeout}"`)
+    const timeout = stringFlag(context, 'timeout')
+    if (timeout != null) {
+      const seconds = Number(timeout)
+      if (timeout.trim() === '' || !Number.isFinite(seconds) || seconds < 0 || seconds > 2_000_000) throw new UsageError(`--timeout must be a number of seconds, got "${timeout}"`)
       timeoutMs = Math.round(seconds * 1000)
     }
+    const out = stringFlag(context, 'out')
     const result = await call(context, 'wait', { taskId, timeoutMs })
+    const { task, saved } = await saveTaskFiles(result.task, out != null ? resolve(out) : defaultFilesDir(taskId))
     const state = stateWord(result.state)
-    if (context.json) context.printJson(result.task)
+    if (context.json) context.printJson(task)
     if (result.timedOut) {
-      context.note(`task ${taskId} is still ${state} after ${String(context.values.timeout)} s`)
+      context.note(`task ${taskId} is still ${state} after ${timeout ?? ''} s${result.delivery === 'queued' ? ' (not delivered yet: the agent has not been reached)' : ''}`)
       return ExitCode.Timeout
     }
-    if (!context.json && result.text !== '') context.print(result.text)
+    if (!context.json) {
+      const text = result.text !== '' ? result.text : result.localError ?? ''
+      if (text !== '') context.print(text)
+      for (const file of saved) context.print(`Saved ${displayPath(file.path)}`)
+    }
     switch (result.state) {
       case 'TASK_STATE_COMPLETED':
         return ExitCode.Ok
@@ -235,7 +285,7 @@ const wait: Verb = {
         context.note(`task ${taskId} needs input: answer with \`starling send ${result.peerId} --task ${taskId} TEXT\`, then wait again`)
         return ExitCode.InputRequired
       default:
-        context.note(`task ${taskId} ${state}`)
+        context.note(`task ${taskId} ${state}${result.localError != null && result.text !== '' ? `: ${result.localError}` : ''}`)
         return ExitCode.Error
     }
   }
@@ -245,8 +295,11 @@ const inbox: Verb = {
   name: 'inbox',
   summary: 'List the tasks other agents sent this peer that wait for an answer.',
   synopsis: 'inbox',
-  description: 'One task per line, tab-separated: TASK-ID, sender PeerID, text. Answer with `starling respond`.',
-  json: '[{ "taskId", "from", "text", "state", "contextId", "createdAt", "updatedAt" }] (times in ms since the epoch)',
+  description: [
+    'One task per line, tab-separated: TASK-ID, sender PeerID, text (and the names of attached files).',
+    'Save the files with `starling show TASK-ID`; answer with `starling respond`.'
+  ].join('\n'),
+  json: '[{ "taskId", "from", "text", "files": [{ "filename", "mediaType", "size" }], "state", "contextId", "createdAt", "updatedAt" }] (times in ms since the epoch)',
   options: {},
   positionals: [0, 0],
   run: async (context) => {
@@ -258,27 +311,90 @@ const inbox: Verb = {
   }
 }
 
+const show: Verb = {
+  name: 'show',
+  summary: 'Show one task, sent or received, and save the other side\'s files; does not wait.',
+  synopsis: 'show TASK-ID [--out DIR]',
+  description: [
+    'Prints a line about the task (direction, other PeerID, state, delivery), then its text: for a',
+    'task sent to this peer, the sender\'s latest message; for one this peer sent, the answer so far.',
+    'Then `Saved PATH` for each file the other side sent (the sender\'s attachments, or the agent\'s),',
+    `saved in DIR (default ./${DEFAULT_FILES_DIR}/TASK-ID/) as \`starling wait\` saves them, never over an`,
+    'existing file.'
+  ].join('\n'),
+  json: 'the task as `starling tasks --json` lists it, with "task": the A2A Task, its file parts as `wait --json` shows them',
+  options: {
+    out: { type: 'string', value: 'DIR', help: `save files here (default ./${DEFAULT_FILES_DIR}/TASK-ID/)` }
+  },
+  positionals: [1, 1],
+  run: async (context) => {
+    const taskId = context.positionals[0] ?? ''
+    const out = stringFlag(context, 'out')
+    const result = await call(context, 'task', { taskId })
+    const { task, saved } = await saveTaskFiles(result.task, out != null ? resolve(out) : defaultFilesDir(taskId), {
+      theirs: result.direction === 'inbound' ? 'ROLE_USER' : 'ROLE_AGENT'
+    })
+    if (context.json) {
+      context.printJson({ ...result, task })
+      return ExitCode.Ok
+    }
+    const who = result.direction === 'inbound' ? `from ${result.peerId}` : `to ${result.peerId}`
+    const delivery = deliveryWord(result)
+    context.print(`Task ${result.taskId} ${who}: ${stateWord(result.state)}${delivery !== '-' ? ` (${delivery})` : ''}, last change ${timeText(result.updatedAt)}`)
+    const text = result.text !== '' ? result.text : result.localError ?? ''
+    if (text !== '') context.print(text)
+    for (const file of saved) context.print(`Saved ${displayPath(file.path)}`)
+    return ExitCode.Ok
+  }
+}
+
+/** The flags that say how `respond` ends the turn, besides --state. */
+const RESPOND_FLAGS: ReadonlyArray<[flag: string, state: RespondState]> = [
+  ['input-required', 'input-required'],
+  ['fail', 'failed'],
+  ['reject', 'rejected']
+]
+
 const respond: Verb = {
   name: 'respond',
-  summary: 'Answer a task from the inbox.',
-  synopsis: 'respond TASK-ID TEXT [--state completed|rejected|failed|input-required]',
+  summary: 'Answer a task from the inbox: complete it, ask a question, fail or reject it.',
+  synopsis: 'respond TASK-ID [TEXT] [--file PATH]… [--input-required | --fail | --reject]',
   description: [
-    'TEXT is the rest of the command line; "-" reads it from standard input. --state says how the',
-    'task ends: completed (the default: TEXT is the answer), rejected (out of scope: TEXT says why),',
-    'failed (TEXT says what went wrong) or input-required (TEXT is a question to the sender).'
+    'TEXT is the rest of the command line; "-" reads it from standard input. Without a flag the',
+    'task completes: TEXT and the --file files are the answer (one artifact; either may be left',
+    'out). --input-required asks the sender a question (TEXT, files beside it) and keeps the task',
+    'open; --fail says what went wrong; --reject says why it is out of scope (TEXT only, for both).',
+    '--state completed|input-required|failed|rejected does the same as the flags.',
+    `Files: at most ${formatBytes(DEFAULT_MAX_FILE_BYTES)} each; one over the limit is refused at once (exit 2).`
   ].join('\n'),
   json: '{ "taskId", "state" }',
   options: {
-    state: { type: 'string', value: 'STATE', help: 'completed (default), rejected, failed or input-required' }
+    file: { type: 'string', value: 'PATH', multiple: true, help: 'attach this file to the answer' },
+    'input-required': { type: 'boolean', help: 'ask the sender a question instead of answering' },
+    fail: { type: 'boolean', help: 'the task failed: TEXT says what went wrong' },
+    reject: { type: 'boolean', help: 'the task is out of scope: TEXT says why' },
+    state: { type: 'string', value: 'STATE', help: 'completed (default), input-required, failed or rejected' }
   },
-  positionals: [2, Infinity],
+  positionals: [1, Infinity],
   run: async (context) => {
-    const state = (context.values.state as string | undefined) ?? 'completed'
-    if (!(RESPOND_STATES as readonly string[]).includes(state)) throw new UsageError(`--state must be one of ${RESPOND_STATES.join(', ')}, got "${state}"`)
+    const chosen = RESPOND_FLAGS.filter(([flag]) => context.values[flag] === true)
+    const stateFlag = stringFlag(context, 'state')
+    if (stateFlag != null && !(RESPOND_STATES as readonly string[]).includes(stateFlag)) throw new UsageError(`--state must be one of ${RESPOND_STATES.join(', ')}, got "${stateFlag}"`)
+    const states = new Set<RespondState>([...chosen.map(([, state]) => state), ...(stateFlag != null ? [stateFlag as RespondState] : [])])
+    if (states.size > 1) throw new UsageError(`choose one way to answer, not ${[...states].join(' and ')}`)
+    const state: RespondState = [...states][0] ?? 'completed'
+    const paths = listFlag(context, 'file')
+    if (paths.length > 0 && (state === 'failed' || state === 'rejected')) throw new UsageError(`a ${state} answer carries TEXT only, not files`)
+    const text = context.positionals.length > 1 ? await textArg(context, 1, 'TEXT') : undefined
+    if (text == null && (state !== 'completed' || paths.length === 0)) {
+      throw new UsageError(state === 'completed' ? 'TEXT or --file is missing' : `TEXT is missing: ${state === 'input-required' ? 'the question to ask' : 'the reason to give'}`)
+    }
+    const files = await checkFiles(paths)
     const result = await call(context, 'respond', {
       taskId: context.positionals[0] ?? '',
-      text: await textArg(context, 1, 'TEXT'),
-      state: state as RespondState
+      text,
+      files: files.length > 0 ? files : undefined,
+      state
     })
     if (context.json) context.printJson(result)
     else context.print(`Task ${result.taskId}: ${stateWord(result.state)}`)
@@ -288,21 +404,32 @@ const respond: Verb = {
 
 const tasks: Verb = {
   name: 'tasks',
-  summary: 'List this peer\'s recent tasks, both directions, newest first.',
-  synopsis: 'tasks [--direction inbound|outbound] [--limit N]',
-  description: 'One task per line, tab-separated: TASK-ID, inbound|outbound, other PeerID, state, text.',
-  json: '[{ "taskId", "direction", "peerId", "contextId", "state", "text", "createdAt", "updatedAt" }]',
+  summary: 'List this peer\'s recent tasks, both directions, newest change first.',
+  synopsis: 'tasks [--state S[,S…]] [--direction inbound|outbound] [--limit N]',
+  description: [
+    'One task per line, tab-separated: TASK-ID, inbound|outbound, other PeerID, state, delivery,',
+    'last change (UTC), text. Delivery is how far our latest message got for an outbound task',
+    '(queued: the agent not reached yet; sent; delivered), "cancel queued" when a cancel waits to',
+    'reach the agent, "-" otherwise. The text is the answer (outbound) or the request (inbound), or',
+    'why this peer failed the task.',
+    `States: ${TaskStates.map(stateWord).join(', ')}.`
+  ].join('\n'),
+  json: '[{ "taskId", "direction", "peerId", "contextId", "state", "text", "createdAt", "updatedAt", "delivery"?, "remoteId"?, "expiresAt"?, "pending": ["message" | "cancel" | "push"], "lastError"?, "localError"? }] (times in ms since the epoch)',
   options: {
+    state: { type: 'string', value: 'S[,S…]', help: 'only tasks in these states, e.g. working,input-required' },
     direction: { type: 'string', value: 'DIR', help: 'inbound (sent to us) or outbound (sent by us)' },
-    limit: { type: 'string', value: 'N', help: 'at most N tasks (default 20)' }
+    limit: { type: 'string', value: 'N', help: `at most N tasks (default ${DEFAULT_TASKS_LIMIT}, at most ${MAX_TASKS_LIMIT})` }
   },
   positionals: [0, 0],
   run: async (context) => {
-    const direction = context.values.direction
-    if (direction != null && direction !== 'inbound' && direction !== 'outbound') throw new UsageError(`--direction must be inbound or outbound, got "${String(direction)}"`)
-    const result = await call(context, 'tasks', { direction, limit: positiveInt(context.values.limit, 'limit') })
+    const direction = stringFlag(context, 'direction')
+    if (direction != null && direction !== 'inbound' && direction !== 'outbound') throw new UsageError(`--direction must be inbound or outbound, got "${direction}"`)
+    const limit = positiveInt(stringFlag(context, 'limit'), 'limit')
+    if (limit != null && limit > MAX_TASKS_LIMIT) throw new UsageError(`--limit must be at most ${MAX_TASKS_LIMIT}, got ${limit}`)
+    const state = stringFlag(context, 'state')
+    const result = await call(context, 'tasks', { direction, states: state != null ? stateList(state) : undefined, limit })
     if (context.json) context.printJson(result)
-    else if (result.length === 0) context.note('No tasks yet.')
+    else if (result.length === 0) context.note(state != null || direction != null ? 'No tasks match.' : 'No tasks yet.')
     else for (const task of result) context.print(taskLine(task))
     return ExitCode.Ok
   }
@@ -312,17 +439,55 @@ const cancel: Verb = {
   name: 'cancel',
   summary: 'Ask the agent of a task this peer sent to cancel it.',
   synopsis: 'cancel TASK-ID',
-  description: '',
-  json: '{ "taskId", "direction", "peerId", "contextId", "state", "text", "createdAt", "updatedAt" }',
+  description: [
+    'Prints the task\'s state afterwards. When the agent cannot be reached now, the request is',
+    'queued and sent as soon as it can be (until the task\'s time to live runs out); `starling',
+    'tasks` shows "cancel queued" meanwhile. Exit status: 0 canceled or cancel queued; 1 the task',
+    'could not be canceled (it had finished, or the agent refused).'
+  ].join('\n'),
+  json: 'the task as `starling tasks --json` lists it; "pending" holds "cancel" while the request is queued',
   options: {},
   positionals: [1, 1],
   run: async (context) => {
     const result = await call(context, 'cancel', { taskId: context.positionals[0] ?? '' })
+    const queued = result.state !== 'TASK_STATE_CANCELED' && result.pending.includes('cancel')
     if (context.json) context.printJson(result)
-    else context.print(`Task ${result.taskId}: ${stateWord(result.state)}`)
-    return result.state === 'TASK_STATE_CANCELED' ? ExitCode.Ok : ExitCode.Error
+    else context.print(`Task ${result.taskId}: ${queued ? `${stateWord(result.state)}, cancel queued` : stateWord(result.state)}`)
+    if (queued) {
+      context.note(`the agent cannot be reached now: the cancel request is queued and sent when it can be${result.lastError != null ? ` (last attempt: ${result.lastError})` : ''}`)
+      return ExitCode.Ok
+    }
+    if (result.state === 'TASK_STATE_CANCELED') return ExitCode.Ok
+    context.note(`task ${result.taskId} was not canceled: it is ${stateWord(result.state)}`)
+    return ExitCode.Error
   }
 }
 
+/** What `send` says on stderr about a task that was not simply delivered. */
+function sendNote (result: SendResult): string | undefined {
+  if (result.localError != null) return `the task failed here: ${result.localError}`
+  if (result.delivery !== 'queued') return undefined
+  const until = result.expiresAt != null ? ` until ${timeText(result.expiresAt)}` : ''
+  const why = result.lastError != null ? ` (${result.lastError})` : ''
+  return `the agent cannot be reached now${why}: the task is queued and this peer keeps trying${until} while \`starling serve\` runs`
+}
+
+/** `path` relative to the working directory when it is inside it, else as it is. */
+function displayPath (path: string): string {
+  const rel = relative(process.cwd(), path)
+  return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path
+}
+
+/** `working,input-required` (or TASK_STATE_ names) → the states, refusing unknown words. */
+function stateList (value: string): TaskStateName[] {
+  const words = value.split(',').map(w => w.trim()).filter(w => w !== '')
+  if (words.length === 0) throw new UsageError('--state needs at least one state')
+  return words.map((word) => {
+    const name = TaskStates.find(s => s === word.toUpperCase() || stateWord(s) === word.toLowerCase())
+    if (name == null) throw new UsageError(`--state: unknown state "${word}"; states: ${TaskStates.map(stateWord).join(', ')}`)
+    return name
+  })
+}
+
 /** In the order the top-level help lists them. */
-export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, respond, tasks, cancel]
+export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel]
