@@ -49,7 +49,9 @@ test('a browser and a native peer send each other tasks and answer them', async 
     await page.getByRole('button', { name: 'Send task' }).click()
     const view = page.getByTestId('task-view')
     await expect(view.getByTestId('task-state')).toHaveText(/^(submitted|working)$/)
-    const taskId = (await view.getAttribute('data-task-id'))!
+    // the native peer knows the task by its own id, which the browser learns when it is accepted
+    await expect(view).toHaveAttribute('data-remote-id', /.+/)
+    const taskId = (await view.getAttribute('data-remote-id'))!
 
     const inbox = await starlingCli<Array<{ taskId: string, from: string, text: string }>>(home, ['inbox'], { json: true })
     expect(inbox.json).toEqual([expect.objectContaining({ taskId, from: browserId, text: 'Will it rain in Lyon tomorrow?' })])
@@ -69,7 +71,7 @@ test('a browser and a native peer send each other tasks and answer them', async 
     const waiting = starlingCli<TaskJson>(home, ['wait', taskId, '--timeout', '30'], { json: true })
 
     await openSection(page, 'Inbox')
-    const item = page.locator(`[data-testid="inbox-item"][data-task-id="${taskId}"]`)
+    const item = page.getByTestId('inbox-item').filter({ hasText: 'Please confirm the picnic for Sunday.' })
     await expect(item.getByTestId('inbox-question')).toHaveText('Please confirm the picnic for Sunday.')
     await item.getByRole('textbox', { name: 'Answer' }).fill('Confirmed, I bring the bread.')
     await item.getByRole('button', { name: 'Send answer' }).click()
