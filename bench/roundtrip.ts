@@ -117,7 +117,7 @@ export async function roundtripSection (context: BenchContext): Promise<SectionR
 
 const NOTES = [
   'Latency: sequential round trips after a warm-up, p50 and p99. Rate: tasks (or echoes) completed per second with 1, 16 or 64 in flight.',
-  'A2A task = StarlingPeer.send() + waitFor() until completed: SendStreamingMessage over the shared stream, the echo agent’s reply, both sides writing their task logs (files).',
+  'A2A task = StarlingPeer.send() + waitFor() until completed: the task stored in the sender’s outbox, SendMessage (returnImmediately, with a push config) over the shared stream, the agent storing the task before its handler runs (exactly-once) and again with the echo agent’s reply; four task-log writes in all (files).',
   'Processes: the relay, the agents and baselines’ servers, and the senders (this process); two cores.'
 ]
 

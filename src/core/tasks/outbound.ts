@@ -13,6 +13,7 @@ import { logger } from '@libp2p/logger'
 import { Message, SendMessageRequest, Task } from '@a2a-js/sdk'
 import type { Client } from '@a2a-js/sdk/client'
 import { A2AError, TaskNotCancelableError, TaskNotFoundError } from '@a2a-js/sdk/errors'
+import { timedSignal } from '../abort.js'
 import { errorMessage, InvalidInputError, StarlingError, TaskStateError, UnknownTaskError } from '../errors.js'
 import { interfaceUrl } from '../a2a/binding.js'
 import type { MessageJson, PartJson, StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
@@ -181,10 +182,16 @@ export class OutboundTasks {
         outboxAt: now,
         timeline: [{ state: 'TASK_STATE_SUBMITTED', at: now }]
       }
-      record = await this.records.update('outbound', id, (current) => current ?? created)
+      // the first attempt goes out while the task is being stored; send() resolves once both
+      // are done, so a caller never hears of a task that is not stored (in the browser a write
+      // to IndexedDB costs as much as the round trip itself)
+      const storing = this.records.update('outbound', id, (current) => current ?? created)
+      const attempt = this.waitForAttempt(id, options.signal, created)
+      record = await storing
+      await attempt
     }
     if (record == null) throw new StarlingError('the task could not be stored', 'ERR_STORE')
-    await this.waitForAttempt(record.id, options.signal)
+    if (options.taskId != null) await this.waitForAttempt(record.id, options.signal)
     return await this.records.get('outbound', record.id) ?? record
   }
 
@@ -303,7 +310,12 @@ export class OutboundTasks {
       const client = await this.init.client(record.peerId)
       // a message with files gets the time to move them at a slow link's pace
       const timeout = DEFAULT_DELIVERY_TIMEOUT_MS + Math.ceil(checkParts(message.parts, 'the message') / SLOWEST_TRANSFER_BYTES_PER_S) * 1000
-      result = await client.sendMessage(request, { signal: AbortSignal.any([signal, AbortSignal.timeout(timeout)]) })
+      const timed = timedSignal(signal, timeout, `the agent did not acknowledge the message within ${Math.round(timeout / 1000)} s`)
+      try {
+        result = await client.sendMessage(request, { signal: timed.signal })
+      } finally {
+        timed.clear()
+      }
     } catch (err) {
       if (!isPermanent(err)) throw err
       await this.records.update('outbound', record.id, current => current == null
@@ -356,9 +368,12 @@ export class OutboundTasks {
     let note: string | undefined
     try {
       const client = await this.init.client(record.peerId)
-      task = Task.toJSON(await client.cancelTask({ id: record.remoteId, tenant: '', metadata: {} }, {
-        signal: AbortSignal.any([signal, AbortSignal.timeout(DEFAULT_DELIVERY_TIMEOUT_MS)])
-      })) as TaskJson
+      const timed = timedSignal(signal, DEFAULT_DELIVERY_TIMEOUT_MS)
+      try {
+        task = Task.toJSON(await client.cancelTask({ id: record.remoteId, tenant: '', metadata: {} }, { signal: timed.signal })) as TaskJson
+      } finally {
+        timed.clear()
+      }
     } catch (err) {
       if (!isPermanent(err)) throw err
       // too late (finished meanwhile) or unknown there: the cancel is over; a check tells the rest
@@ -384,14 +399,14 @@ export class OutboundTasks {
   }
 
   /** Waits for the first delivery attempt of a task, at most DEFAULT_SEND_WAIT_MS. */
-  private async waitForAttempt (id: string, signal?: AbortSignal): Promise<void> {
+  private async waitForAttempt (id: string, signal?: AbortSignal, record?: TaskRecord): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined
     const waited = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, DEFAULT_SEND_WAIT_MS)
       signal?.addEventListener('abort', () => { resolve() }, { once: true })
     })
     try {
-      await Promise.race([this.init.outbox.attempt('outbound', id), waited])
+      await Promise.race([this.init.outbox.attempt('outbound', id, record), waited])
     } finally {
       clearTimeout(timer)
     }
@@ -441,9 +456,13 @@ export class OutboundTasks {
     const remoteId = record.remoteId
     try {
       const client = await this.init.client(record.peerId)
-      const task = Task.toJSON(await client.getTask({ id: remoteId, tenant: '' }, {
-        signal: AbortSignal.any([this.controller.signal, AbortSignal.timeout(DEFAULT_DELIVERY_TIMEOUT_MS)])
-      })) as TaskJson
+      const timed = timedSignal(this.controller.signal, DEFAULT_DELIVERY_TIMEOUT_MS)
+      let task: TaskJson
+      try {
+        task = Task.toJSON(await client.getTask({ id: remoteId, tenant: '' }, { signal: timed.signal })) as TaskJson
+      } finally {
+        timed.clear()
+      }
       checkStreamResponse({ task })
       const stored = await this.records.update('outbound', id, (current) => {
         if (current == null) return undefined

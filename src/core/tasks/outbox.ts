@@ -28,8 +28,8 @@ export const DEFAULT_OUTBOX_RETRY_MIN_MS = 1_000
  * senders, so this bounds how long a queued task waits after it returns.
  */
 export const DEFAULT_OUTBOX_RETRY_MAX_MS = 15_000
-/** Deliveries in progress at once, across all tasks. */
-export const DEFAULT_OUTBOX_CONCURRENCY = 32
+/** Deliveries in progress at once, across all tasks (an agent takes up to 256 calls per stream). */
+export const DEFAULT_OUTBOX_CONCURRENCY = 128
 
 /** Delivers `item`, the head of `record.outbox`. */
 export type Deliver = (record: TaskRecord, item: OutboxItem, signal: AbortSignal) => Promise<void>
@@ -124,13 +124,15 @@ export class Outbox {
 
   /**
    * Tries the head item of a task now (unless its peer is known to be unreachable) and resolves
-   * when that attempt is over, however it went.
+   * when that attempt is over, however it went. With `record`, the attempt starts from it rather
+   * than from the store: the record may still be on its way there (its first delivery and its
+   * first write go side by side; the attempt's own changes are stored after it, in order).
    */
-  async attempt (direction: TaskDirection, id: string): Promise<void> {
+  async attempt (direction: TaskDirection, id: string, record?: TaskRecord): Promise<void> {
     const key = keyOf(direction, id)
     const running = this.running.get(key)
     if (running != null) { await running; return }
-    const entry = this.entries.get(key)
+    const entry = this.entries.get(key) ?? (record != null ? entryOf(record) : undefined)
     // at the concurrency limit the pump takes it in turn
     if (entry == null || this.running.size >= this.concurrency) return
     const backoff = this.peers.get(entry.peerId)
@@ -138,7 +140,7 @@ export class Outbox {
       if (backoff.probing || backoff.until > Date.now()) return
       backoff.probing = true
     }
-    await this.run(key, entry)
+    await this.run(key, entry, record)
   }
 
   /** Follows a record's outbox as it changes. */
@@ -149,7 +151,7 @@ export class Outbox {
       this.entries.delete(key)
       return
     }
-    this.entries.set(key, { direction: record.direction, id: record.id, peerId: record.peerId, at: record.outboxAt, expiresAt: record.expiresAt })
+    this.entries.set(key, entryOf(record))
     this.schedule()
   }
 
@@ -195,8 +197,8 @@ export class Outbox {
     return backoff == null ? entry.at : Math.max(entry.at, backoff.until)
   }
 
-  private async run (key: string, entry: Entry): Promise<void> {
-    const attempt = this.deliverOne(entry)
+  private async run (key: string, entry: Entry, given?: TaskRecord): Promise<void> {
+    const attempt = this.deliverOne(entry, given)
     this.running.set(key, attempt)
     try {
       await attempt
@@ -208,9 +210,9 @@ export class Outbox {
     }
   }
 
-  private async deliverOne (entry: Entry): Promise<void> {
+  private async deliverOne (entry: Entry, given?: TaskRecord): Promise<void> {
     const signal = this.controller.signal
-    const record = await this.init.records.get(entry.direction, entry.id)
+    const record = given ?? await this.init.records.get(entry.direction, entry.id)
     const item = record?.outbox?.[0]
     if (record == null || item == null) {
       this.entries.delete(keyOf(entry.direction, entry.id))
@@ -251,6 +253,10 @@ export class Outbox {
     this.peers.set(peerId, { until: Date.now() + wait, delay, probing: false })
     return wait
   }
+}
+
+function entryOf (record: TaskRecord): Entry {
+  return { direction: record.direction, id: record.id, peerId: record.peerId, at: record.outboxAt ?? Date.now(), expiresAt: record.expiresAt }
 }
 
 function keyOf (direction: TaskDirection, id: string): string {

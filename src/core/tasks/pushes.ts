@@ -10,6 +10,7 @@ import { logger } from '@libp2p/logger'
 import { StreamResponse } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
 import type { PushNotificationSender, ServerCallContext } from '@a2a-js/sdk/server'
+import { timedSignal } from '../abort.js'
 import { errorMessage } from '../errors.js'
 import type { StreamResponseJson } from '../a2a/json.js'
 import { PushRefusedError } from '../push/service.js'
@@ -18,6 +19,9 @@ import type { TaskRecords } from './records.js'
 import { owePush } from './task-store.js'
 
 const log = logger('starling:pushes')
+
+/** Time a live push may take before the outbox takes it over, in ms. */
+export const DEFAULT_PUSH_TIMEOUT_MS = 10_000
 
 /** Delivers one update of the task `token` to `peerId` (src/core/push/service.ts). */
 export type Push = (peerId: string, token: string, update: StreamResponseJson, options: { signal?: AbortSignal }) => Promise<void>
@@ -73,8 +77,9 @@ export class AgentPushes implements PushNotificationSender {
     const record = await this.records.get('inbound', taskId)
     if (record?.pushToken == null) return
     const version = record.updatedAt
+    const timed = timedSignal(undefined, DEFAULT_PUSH_TIMEOUT_MS)
     try {
-      await this.push(record.peerId, record.pushToken, update, { signal: AbortSignal.timeout(30_000) })
+      await this.push(record.peerId, record.pushToken, update, { signal: timed.signal })
     } catch (err) {
       if (err instanceof PushRefusedError) {
         log('the sender %s refused an update of task %s - %s', record.peerId, taskId, err.message)
@@ -85,6 +90,8 @@ export class AgentPushes implements PushNotificationSender {
       // a later push of this task may have settled the item meanwhile: owe it again
       await this.records.update('inbound', taskId, current => current == null ? undefined : owePush(current, Date.now())).catch(() => {})
       return
+    } finally {
+      timed.clear()
     }
     await this.settle(record, version)
   }
