@@ -107,6 +107,20 @@ describe('file storage', () => {
     expect(warnings).toEqual([])
   })
 
+  it('never lets a read from disk that a put overtook bring the older record back', async () => {
+    const path = join(dir.path, 'tasks.jsonl')
+    const log = await TaskLog.open(path, { onWarning })
+    await log.put(record('a', 1))
+    await log.close()
+    // reopened, nothing is cached: the get below reads the line from disk while the put lands
+    const reopened = await TaskLog.open(path, { onWarning })
+    const reading = reopened.get('inbound', 'a')
+    await reopened.put(record('a', 2, { state: 'TASK_STATE_CANCELED' }))
+    expect((await reading)?.state).toBe('TASK_STATE_CANCELED')
+    expect((await reopened.get('inbound', 'a'))?.state).toBe('TASK_STATE_CANCELED')
+    await reopened.close()
+  })
+
   it('compacts a log of mostly superseded lines to the latest version of each record', async () => {
     const path = join(dir.path, 'tasks.jsonl')
     const log = await TaskLog.open(path, { onWarning, compactMinLines: 10 })

@@ -78,6 +78,8 @@ interface IndexEntry {
   record?: TaskRecord
   /** Lines of this record not written yet; the record stays in memory until they are. */
   unwritten: number
+  /** Puts of this record so far: a read from disk that saw a put happen meanwhile is stale. */
+  version?: number
 }
 
 interface PendingLine {
@@ -152,6 +154,7 @@ export class TaskLog implements TaskRecordStore {
     }
     entry.record = record
     entry.unwritten++
+    entry.version = (entry.version ?? 0) + 1
     this.touch(key)
     const { promise, resolve, reject } = Promise.withResolvers<void>()
     this.pending.push({ key, line, entry, resolve, reject })
@@ -231,7 +234,10 @@ export class TaskLog implements TaskRecordStore {
       this.touch(key)
       return entry.record
     }
+    const version = entry.version
     const record = await this.read(entry)
+    // a put while the line was being read is newer than what the read found: read again
+    if (entry.version !== version) return await this.recordOf(key, entry)
     entry.record = record
     this.touch(key)
     this.evict()
