@@ -108,6 +108,44 @@ export class TimeoutError extends StarlingError {
   }
 }
 
+/**
+ * A JSON-RPC message was larger than the message limit of its protocol (the sender refuses to
+ * send it; a receiver refuses it with -32085 and drops its fragments).
+ */
+export class MessageTooLargeError extends StarlingError {
+  readonly size: number
+  readonly limit: number
+
+  constructor (size: number, limit: number, message = `a message of ${size} bytes exceeds the limit of ${limit} bytes`) {
+    super(message, 'ERR_MESSAGE_TOO_LARGE')
+    this.size = size
+    this.limit = limit
+  }
+}
+
+/**
+ * A message does not fit what remains of a relayed connection's allowance (the relay's data or
+ * time limit), and no connection that could carry it exists: it was not started, so nothing was
+ * cut. Retrying later can succeed (on a fresh circuit, or a direct connection).
+ */
+export class TooLargeForRelayError extends StarlingError {
+  /** Bytes the message needs on the wire. */
+  readonly size: number
+  /** Bytes the best relayed connection could still carry, when known. */
+  readonly remaining?: number
+  /** Which relay limit is in the way. */
+  readonly limit: 'data' | 'duration'
+  readonly peerId?: string
+
+  constructor (message: string, init: { size: number, remaining?: number, limit?: 'data' | 'duration', peerId?: string }, options?: ErrorOptions) {
+    super(message, 'ERR_TOO_LARGE_FOR_RELAY', options)
+    this.size = init.size
+    this.remaining = init.remaining
+    this.limit = init.limit ?? 'data'
+    this.peerId = init.peerId
+  }
+}
+
 /** Turns anything thrown into a message fit for a person to read. */
 export function errorMessage (err: unknown): string {
   if (err instanceof Error) return err.message

@@ -15,8 +15,21 @@ export const A2A_BINDING_URI = 'urn:starling:a2a-libp2p:1.0'
 /** A2A protocol version the binding speaks, sent as the `A2A-Version` service parameter. */
 export const A2A_VERSION = '1.0'
 
-/** Largest JSON-RPC frame on an A2A stream, in bytes: 4 MiB. Larger payloads are refused, never cut. */
-export const DEFAULT_A2A_MAX_FRAME_BYTES = 4 * 1024 * 1024
+/**
+ * Largest JSON-RPC message (request or response, its UTF-8 JSON) on an A2A stream, in bytes:
+ * 56 MiB. A message carries at most 40 MiB of files (DEFAULT_MAX_PARTS_BYTES in ./parts.ts),
+ * 53.3 MiB once base64-encoded, plus its JSON. Messages over 64 KiB travel as fragments
+ * interleaved with other calls (docs/protocol.md §1); larger ones are refused, never cut.
+ * A receiver also holds at most this much of unfinished messages per stream.
+ */
+export const DEFAULT_A2A_MAX_MESSAGE_BYTES = 56 * 1024 * 1024
+
+/**
+ * The message limit by its older name, which callers pass as `maxFrameBytes`: when every
+ * message was one frame, the frame limit was the message limit. No frame on the wire is larger
+ * than 4 MiB (DEFAULT_MAX_FRAME_BYTES in ../rpc/frame.ts).
+ */
+export const DEFAULT_A2A_MAX_FRAME_BYTES = DEFAULT_A2A_MAX_MESSAGE_BYTES
 
 /** The interface URL of an agent reachable over the binding: `libp2p://<PeerID>`. */
 export function interfaceUrl (peerId: string): string {

@@ -60,6 +60,9 @@ export class A2AServer {
     const user = new PeerUser(connection.remotePeer.toString())
     const transport = new JsonRpcTransportHandler(this.init.requestHandler())
     await serveRpc(stream, {
+      // on a relayed connection, an answer that would not fit the relay's limits is refused
+      // (-32086) instead of being cut by the relay half-way
+      connection,
       maxFrameBytes: this.init.maxFrameBytes ?? DEFAULT_A2A_MAX_FRAME_BYTES,
       maxInFlight: this.init.maxCallsPerStream ?? DEFAULT_MAX_CALLS_PER_STREAM,
       handler: async (request) => await this.call(transport, request, user)

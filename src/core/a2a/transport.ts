@@ -1,8 +1,13 @@
 /**
  * Client side of the A2A libp2p binding: a `Transport` for @a2a-js/sdk's `Client`, and the
  * `TransportFactory` that lets the SDK's `ClientFactory` pick it from an agent card whose
- * `supportedInterfaces` name A2A_BINDING_URI. Calls are JSON-RPC frames on the shared stream
+ * `supportedInterfaces` name A2A_BINDING_URI. Calls are JSON-RPC messages on the shared stream
  * that `connect` returns; the SDK's own codecs do the JSON mapping.
+ *
+ * Size errors are the transport's own and reach the caller as they are: MessageTooLargeError
+ * (over the 56 MiB message limit, ours or the agent's) and TooLargeForRelayError (the message, or
+ * the agent's answer, does not fit what the relay still allows and no direct connection exists;
+ * nothing was cut, a later attempt may succeed).
  */
 import {
   A2A_VERSION_HEADER, AgentCard, CancelTaskRequest, DeleteTaskPushNotificationConfigRequest, GetExtendedAgentCardRequest,
@@ -15,7 +20,7 @@ import type { RequestOptions, Transport, TransportFactory } from '@a2a-js/sdk/cl
 import { fromJsonRpcErrorResponse } from '@a2a-js/sdk/errors'
 import { RpcClient } from '../rpc/client.js'
 import type { JsonRpcErrorObject } from '../rpc/jsonrpc.js'
-import { A2A_BINDING_URI, A2A_VERSION, peerIdFromInterfaceUrl } from './binding.js'
+import { A2A_BINDING_URI, A2A_VERSION, DEFAULT_A2A_MAX_MESSAGE_BYTES, peerIdFromInterfaceUrl } from './binding.js'
 
 /** Returns the shared RPC stream to `peerId`, dialing it if needed. */
 export type A2AConnector = (peerId: string, options: { signal?: AbortSignal }) => Promise<RpcClient>
@@ -124,7 +129,10 @@ export class Libp2pTransportFactory implements TransportFactory {
   }
 }
 
-/** The RPC client options every A2A stream uses: errors become the SDK's typed A2A errors. */
+/**
+ * The RPC client options every A2A stream uses: errors become the SDK's typed A2A errors, and
+ * messages may be as large as the binding allows.
+ */
 export function a2aRpcClient (stream: ConstructorParameters<typeof RpcClient>[0], init: ConstructorParameters<typeof RpcClient>[1] = {}): RpcClient {
-  return new RpcClient(stream, { toError: a2aErrorFromRpc, ...init })
+  return new RpcClient(stream, { toError: a2aErrorFromRpc, ...init, maxMessageBytes: init.maxMessageBytes ?? init.maxFrameBytes ?? DEFAULT_A2A_MAX_MESSAGE_BYTES })
 }

@@ -53,7 +53,18 @@ export const RpcErrorCode = {
   /** The caller is not allowed to do this (e.g. publish a card for another PeerID). */
   Forbidden: -32083,
   /** The server is shutting down. */
-  Unavailable: -32084
+  Unavailable: -32084,
+  /**
+   * A message was larger than the receiver's message limit (or than what one stream may hold
+   * in reassembly); it was dropped, and the stream goes on.
+   */
+  MessageTooLarge: -32085,
+  /**
+   * The answer does not fit what remains of the relayed connection the request came on (the
+   * relay's data or time limit); it was not sent. `data: { size, remaining }`. Ask again on
+   * another connection (a fresh circuit or a direct one).
+   */
+  TooLargeForRelay: -32086
 } as const
 
 /** Client → server: stop working on request `params.id`. */
