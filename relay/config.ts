@@ -52,7 +52,7 @@ export const OPTIONS: Record<keyof RelayConfig, Option> = {
   appDir: { flag: 'app-dir', env: 'STARLING_APP_DIR', default: 'dist/app', kind: 'string', help: 'the built PWA to serve' },
   announce: { flag: 'announce', env: 'STARLING_ANNOUNCE', default: '', kind: 'list', help: 'comma-separated public multiaddrs to announce (e.g. /dns4/relay.example.com/tcp/443/wss)' },
   maxReservations: { flag: 'max-reservations', env: 'STARLING_MAX_RESERVATIONS', default: '4096', kind: 'count', help: 'relay reservations held at once (about 30 KiB each)' },
-  relayDataLimit: { flag: 'relay-data-limit', env: 'STARLING_RELAY_DATA_LIMIT', default: String(64 * 1024 * 1024), kind: 'count', help: 'bytes one relayed connection may carry before it is closed' },
+  relayDataLimit: { flag: 'relay-data-limit', env: 'STARLING_RELAY_DATA_LIMIT', default: String(128 * 1024 * 1024), kind: 'count', help: 'bytes one relayed connection may carry, both ways together, before it is closed' },
   relayDurationLimit: { flag: 'relay-duration-limit', env: 'STARLING_RELAY_DURATION_LIMIT', default: '1800', kind: 'count', help: 'seconds one relayed connection may last before it is closed' },
   maxConnections: { flag: 'max-connections', env: 'STARLING_MAX_CONNECTIONS', default: '8192', kind: 'count', help: 'connections accepted at once' },
   newConnectionsPerHost: { flag: 'new-connections-per-host', env: 'STARLING_NEW_CONNECTIONS_PER_HOST', default: '100', kind: 'count', help: 'new inbound connections accepted per second from one IP address (a NAT or a proxy puts many peers behind one)' },

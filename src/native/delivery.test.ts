@@ -95,6 +95,26 @@ describe('durable delivery between native peers', () => {
     expect(calls).toEqual([{ resumed: false }, { resumed: true }])
   })
 
+  it('keeps a cancel for an agent that went away, and delivers it when the agent is back', async () => {
+    const storage = memoryStorage()
+    const first = await peer({ storage })
+    const sender = await peer()
+    const sent = await sender.send(first.peerId, 'a long job')
+    expect(sent.delivery).toBe('delivered')
+    await first.stop()
+    peers.splice(peers.indexOf(first), 1)
+
+    const canceling = await sender.cancel(sent.id)
+    expect(canceling.state).not.toBe('TASK_STATE_CANCELED')
+    expect(canceling.outbox?.map(i => i.kind)).toEqual(['cancel'])
+
+    const back = await peer({ storage })
+    const canceled = await sender.waitFor(sent.id)
+    expect(canceled.state).toBe('TASK_STATE_CANCELED')
+    expect(canceled.outbox).toBeUndefined()
+    expect((await back.task('inbound', remote(sent)))?.state).toBe('TASK_STATE_CANCELED')
+  })
+
   it('accepts a message once: copies sent again and at the same time get the same task, and the handler runs once', async () => {
     let handled = 0
     const agent = await peer({

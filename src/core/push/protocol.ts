@@ -5,6 +5,7 @@
  * id of the task), so the agent can tell it what changed without being polled, including when
  * the sender was offline at the time (the agent's outbox keeps the update until it is taken).
  */
+import { DEFAULT_A2A_MAX_MESSAGE_BYTES } from '../a2a/binding.js'
 import type { StreamResponseJson } from '../a2a/json.js'
 
 export const PUSH_PROTOCOL = '/starling/push/1.0.0'
@@ -13,10 +14,10 @@ export const PUSH_PROTOCOL = '/starling/push/1.0.0'
 export const PUSH_METHOD = 'TaskUpdate'
 
 /**
- * Largest push frame, in bytes: 48 MiB, room for a snapshot with a task's files (32 MiB decoded
- * each, base64 adds a third).
+ * Largest push message, in bytes: the binding's (56 MiB), room for an update with 40 MiB of files
+ * (base64 adds a third). Messages over 64 KiB travel as fragments (docs/protocol.md §1).
  */
-export const PUSH_MAX_FRAME_BYTES = 48 * 1024 * 1024
+export const PUSH_MAX_FRAME_BYTES = DEFAULT_A2A_MAX_MESSAGE_BYTES
 
 export interface PushParams {
   /** The sender's own id of the task, from its push config. */

@@ -55,6 +55,7 @@ export class PushService {
     await this.init.node.handle(PUSH_PROTOCOL, async (stream: Stream, connection: Connection) => {
       const from = connection.remotePeer.toString()
       await serveRpc(stream, {
+        connection,
         maxFrameBytes: PUSH_MAX_FRAME_BYTES,
         maxInFlight: DEFAULT_MAX_PUSHES_PER_STREAM,
         handler: async (request) => await this.call(from, request)

@@ -14,7 +14,7 @@ import { Message, SendMessageRequest, Task } from '@a2a-js/sdk'
 import type { Client } from '@a2a-js/sdk/client'
 import { A2AError, TaskNotCancelableError, TaskNotFoundError } from '@a2a-js/sdk/errors'
 import { timedSignal } from '../abort.js'
-import { errorMessage, InvalidInputError, StarlingError, TaskStateError, UnknownTaskError } from '../errors.js'
+import { errorMessage, InvalidInputError, MessageTooLargeError, StarlingError, TaskStateError, UnknownTaskError } from '../errors.js'
 import { interfaceUrl } from '../a2a/binding.js'
 import type { MessageJson, PartJson, StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
 import { checkParts, checkStreamResponse } from '../a2a/parts.js'
@@ -298,6 +298,8 @@ export class OutboundTasks {
       configuration: {
         acceptedOutputModes: [],
         returnImmediately: true,
+        // our own message (and its files) need not come back with the answer
+        historyLength: 0,
         // the agent tells us what changes over /starling/push, with our id of the task as the token
         taskPushNotificationConfig: { url: interfaceUrl(this.init.self), token: record.id }
       }
@@ -459,7 +461,8 @@ export class OutboundTasks {
       const timed = timedSignal(this.controller.signal, DEFAULT_DELIVERY_TIMEOUT_MS)
       let task: TaskJson
       try {
-        task = Task.toJSON(await client.getTask({ id: remoteId, tenant: '' }, { signal: timed.signal })) as TaskJson
+        // the agent's status says where the task is; its messages come by push
+        task = Task.toJSON(await client.getTask({ id: remoteId, tenant: '', historyLength: 0 }, { signal: timed.signal })) as TaskJson
       } finally {
         timed.clear()
       }
@@ -486,7 +489,11 @@ export class OutboundTasks {
 }
 
 /** JSON-RPC errors after which the same request may succeed later. */
-const RETRIABLE_RPC_CODES: ReadonlySet<number> = new Set([RpcErrorCode.InternalError, RpcErrorCode.TooManyRequests, RpcErrorCode.Unavailable])
+const RETRIABLE_RPC_CODES: ReadonlySet<number> = new Set([
+  RpcErrorCode.InternalError, RpcErrorCode.TooManyRequests, RpcErrorCode.Unavailable,
+  // the answer did not fit the relayed connection: the next try goes over a fresh one, or a direct one
+  RpcErrorCode.TooLargeForRelay
+])
 
 /** Whether an error from the agent means retrying the same request cannot succeed. */
 function isPermanent (err: unknown): boolean {
@@ -496,7 +503,8 @@ function isPermanent (err: unknown): boolean {
     const code = (err as { envelopeCode?: number }).envelopeCode
     return code == null || !RETRIABLE_RPC_CODES.has(code)
   }
-  return err instanceof InvalidInputError
+  // a message over the binding's size limit stays over it
+  return err instanceof InvalidInputError || err instanceof MessageTooLargeError
 }
 
 /** The agent's task id an update is about. */

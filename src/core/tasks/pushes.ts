@@ -60,7 +60,9 @@ export class AgentPushes implements PushNotificationSender {
   async deliver (record: TaskRecord, item: OutboxItem, signal: AbortSignal): Promise<void> {
     if (record.pushToken == null) { await this.settle(record, record.updatedAt); return }
     try {
-      await this.push(record.peerId, record.pushToken, { task: record.task }, { signal })
+      // the sender has its own messages (and their files): the snapshot carries the agent's only
+      const task = { ...record.task, history: (record.task.history ?? []).filter(m => m.role === 'ROLE_AGENT') }
+      await this.push(record.peerId, record.pushToken, { task }, { signal })
     } catch (err) {
       if (!(err instanceof PushRefusedError)) throw err
       log('the sender %s refused task %s - %s', record.peerId, record.id, err.message)

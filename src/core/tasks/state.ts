@@ -75,9 +75,13 @@ export function applyStreamResponse (task: TaskJson, item: StreamResponseJson): 
     if (item.task.id !== task.id) return task
     if (!canTransition(task.status.state, item.task.status.state)) return task
     if (isTerminal(task.status.state) && item.task.status.state === task.status.state) return task
+    const history = [...((item.task.history?.length ?? 0) > 0 ? item.task.history ?? [] : task.history ?? [])]
+    // a snapshot asked for without its history still says what the agent last said
+    const said = item.task.status.message
+    if (said != null && !history.some(m => m.messageId === said.messageId)) history.push(said)
     return {
       ...item.task,
-      history: (item.task.history?.length ?? 0) > 0 ? item.task.history : task.history,
+      history,
       artifacts: mergeArtifactLists(task.artifacts ?? [], item.task.artifacts ?? [])
     }
   }
