@@ -175,6 +175,7 @@ export class CountingAgent {
 
 export type AgentLogEntry =
   | { ev: 'start', text: string, messageId: string, taskId: string, from: string, resumed: boolean, pid: number, at: number }
+  | { ev: 'effect', text: string, messageId: string, pid: number, at: number }
   | { ev: 'stored', taskId: string, state: string, pid: number, at: number }
   | { ev: 'killed', at: number }
 
@@ -214,6 +215,13 @@ export interface ProcessingReport {
   missing: string[]
 }
 
+/** How many times the agent did the work of each text (its `effect` lines). */
+export function effectsByText (entries: AgentLogEntry[]): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const e of entries) if (e.ev === 'effect') out.set(e.text, (out.get(e.text) ?? 0) + 1)
+  return out
+}
+
 /** Counts processing per task text in an agent's log. */
 export function analyseLog (entries: AgentLogEntry[], expected: readonly string[]): ProcessingReport {
   const starts = new Map<string, number>()
@@ -233,7 +241,7 @@ export function analyseLog (entries: AgentLogEntry[], expected: readonly string[
     } else if (e.ev === 'stored') {
       if (!storedIn.has(e.taskId)) storedIn.set(e.taskId, segment)
       open.delete(e.taskId)
-    } else {
+    } else if (e.ev === 'killed') {
       inFlightAtKills.push(open.size)
       open = new Set()
       segment++

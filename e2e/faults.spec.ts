@@ -19,7 +19,7 @@ import { forwardPageErrors, openPage } from './harness/browser.js'
 import { startRelay } from './harness/starling.js'
 import { tempDir } from './harness/tmp.js'
 import {
-  analyseLog, answerOf, CountingAgent, idMismatches, Load, loadSdk, percentile, questionOf, readAgentLog,
+  analyseLog, answerOf, CountingAgent, effectsByText, idMismatches, Load, loadSdk, percentile, questionOf, readAgentLog,
   startFixedRelay, summarise, untilPublished
 } from './faults-harness.js'
 import type { TaskOutcome } from './faults-harness.js'
@@ -187,9 +187,12 @@ test('500 tasks all complete when the receiving agent is killed and restarted in
   const outcomes = await expectFinished(load)
   logLine(`agent kill: ${TASKS} tasks ended in ${Date.now() - startedAt} ms: ${JSON.stringify(summarise(outcomes))}; ${timings(outcomes)}`)
 
-  const report = analyseLog(readAgentLog(logFile), texts)
-  logLine(`agent kill: ${report.inFlightAtKills[0]} handlers were running at the kill; ${report.duplicates.length} tasks processed more than once: ` +
-    `${report.interrupted.length} re-run after the restart because the kill cut their first run, ${report.unexplained.length} otherwise` +
+  const entries = readAgentLog(logFile)
+  const report = analyseLog(entries, texts)
+  const effects = effectsByText(entries)
+  logLine(`agent kill: ${report.inFlightAtKills[0]} handlers were running at the kill; ${report.duplicates.length} handlers called twice: ` +
+    `${report.interrupted.length} resumed after the restart because the kill cut their first run, ${report.unexplained.length} otherwise; ` +
+    `work done ${[...effects.values()].reduce((a, b) => a + b, 0)} times for ${effects.size} messages` +
     (report.duplicates.length > 0 ? ` (${report.duplicates.slice(0, 5).join('; ')}${report.duplicates.length > 5 ? '; …' : ''})` : ''))
   await expectAllCompleted(sender, outcomes)
   expect(report.missing).toEqual([])
@@ -198,6 +201,8 @@ test('500 tasks all complete when the receiving agent is killed and restarted in
   // be answered by processing it again after the restart; that is counted and reported above.
   // Any other second processing is a retried or redelivered message processed twice.
   expect(report.unexplained.map(t => `${t} ×${report.starts.get(t)}`)).toEqual([])
+  // and the work itself: done exactly once per message, resumed runs included (they are told so)
+  expect(texts.filter(t => effects.get(t) !== 1).map(t => `${t} ×${effects.get(t) ?? 0}`)).toEqual([])
   expect(idMismatches(outcomes, report)).toEqual([])
   expect(report.inFlightAtKills).toHaveLength(1)
   expect(agent.runs).toHaveLength(2)
