@@ -12,23 +12,7 @@ import type { Locator, Page } from '@playwright/test'
 import { test, expect } from './harness/fixtures.js'
 import { forwardPageErrors, openPage, openPages } from './harness/browser.js'
 import { startRelay } from './harness/starling.js'
-
-/** Waits until the page's peer holds a reservation on the relay and has published its card. */
-async function expectOnMesh (page: Page): Promise<void> {
-  await expect(page.getByTestId('relay-status')).toHaveAttribute('data-state', 'reserved')
-  await expect(page.getByTestId('registry-status')).toHaveAttribute('data-state', 'published')
-}
-
-async function peerIdOf (page: Page): Promise<string> {
-  const badge = page.getByTestId('peer-id')
-  await expect(badge).toHaveAttribute('data-peer-id', /^12D3KooW/)
-  return (await badge.getAttribute('data-peer-id'))!
-}
-
-/** Opens a section through the navigation bar, as a person does. */
-async function openSection (page: Page, name: 'Agents' | 'Tasks' | 'Inbox' | 'Profile'): Promise<void> {
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: new RegExp(`^${name}`) }).click()
-}
+import { expectOnMesh, openSection, peerIdOf } from './harness/app.js'
 
 /** Follows a link to the agent `peerId` (as one pasted from a chat): the send screen. */
 async function openSendScreen (page: Page, peerId: string): Promise<void> {

@@ -23,6 +23,7 @@ import {
   startFixedRelay, summarise, untilPublished
 } from './faults-harness.js'
 import type { TaskOutcome } from './faults-harness.js'
+import { expectOnMesh, openSection } from './harness/app.js'
 
 /** Tasks in the two load tests. */
 const TASKS = 500
@@ -209,19 +210,6 @@ test('500 tasks all complete when the receiving agent is killed and restarted in
 })
 
 // --- the browser sender ----------------------------------------------------------------------
-
-/** Waits until the page's peer holds a reservation on the relay and has published its card. */
-async function expectOnMesh (page: Page): Promise<string> {
-  await expect(page.getByTestId('relay-status')).toHaveAttribute('data-state', 'reserved')
-  await expect(page.getByTestId('registry-status')).toHaveAttribute('data-state', 'published')
-  const badge = page.getByTestId('peer-id')
-  await expect(badge).toHaveAttribute('data-peer-id', /^12D3KooW/)
-  return (await badge.getAttribute('data-peer-id'))!
-}
-
-async function openSection (page: Page, name: 'Agents' | 'Tasks' | 'Inbox' | 'Profile'): Promise<void> {
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: new RegExp(`^${name}`) }).click()
-}
 
 /** Sends `text` to `peerId` through the UI, as a person does; returns the task's id in the page. */
 async function sendFromPage (page: Page, peerId: string, text: string): Promise<string> {

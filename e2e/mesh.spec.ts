@@ -5,27 +5,15 @@
 // Needs the builds: npx tsc -p tsconfig.node.json && npx vite build
 // Run:              sh e2e/netns.sh npx playwright test e2e/mesh.spec.ts
 
-import type { Page } from '@playwright/test'
 import type { TaskJson } from '../src/core/a2a/json.js'
 import { test, expect } from './harness/fixtures.js'
 import { openPages } from './harness/browser.js'
 import { startPeer, startRelay, starlingCli } from './harness/starling.js'
 import { tempDir } from './harness/tmp.js'
+import { expectOnMesh, openSection } from './harness/app.js'
 
 /** Discovery asks the registry every 5 s: a card published just after an ask shows up on the next. */
 const DISCOVERY_TIMEOUT_MS = 20_000
-
-async function expectOnMesh (page: Page): Promise<string> {
-  await expect(page.getByTestId('relay-status')).toHaveAttribute('data-state', 'reserved')
-  await expect(page.getByTestId('registry-status')).toHaveAttribute('data-state', 'published')
-  const badge = page.getByTestId('peer-id')
-  await expect(badge).toHaveAttribute('data-peer-id', /^12D3KooW/)
-  return (await badge.getAttribute('data-peer-id'))!
-}
-
-async function openSection (page: Page, name: 'Agents' | 'Tasks' | 'Inbox' | 'Profile'): Promise<void> {
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: new RegExp(`^${name}`) }).click()
-}
 
 test('a browser and a native peer send each other tasks and answer them', async ({ browser }) => {
   const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })

@@ -21,27 +21,10 @@ import { test, expect } from './harness/fixtures.js'
 import { openPages } from './harness/browser.js'
 import { REPO_ROOT, startRelay } from './harness/starling.js'
 import { tempDir } from './harness/tmp.js'
+import { expectOnMesh, openSection, peerIdOf } from './harness/app.js'
 
 /** Discovery asks the registry every 5 s: a card published just after an ask shows up on the next. */
 const DISCOVERY_TIMEOUT_MS = 20_000
-
-/** Waits until the page's peer holds a reservation on the relay and has published its card. */
-async function expectOnMesh (page: Page): Promise<void> {
-  await expect(page.getByTestId('relay-status')).toHaveAttribute('data-state', 'reserved')
-  await expect(page.getByTestId('relay-status')).toHaveText('relay: reserved')
-  await expect(page.getByTestId('registry-status')).toHaveAttribute('data-state', 'published')
-}
-
-async function peerIdOf (page: Page): Promise<string> {
-  const badge = page.getByTestId('peer-id')
-  await expect(badge).toHaveAttribute('data-peer-id', /^12D3KooW/)
-  return (await badge.getAttribute('data-peer-id'))!
-}
-
-/** Opens a section through the navigation bar, as a person does. */
-async function openSection (page: Page, name: 'Agents' | 'Tasks' | 'Inbox' | 'Profile'): Promise<void> {
-  await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: new RegExp(`^${name}`) }).click()
-}
 
 function agentCard (page: Page, peerId: string) {
   return page.locator(`[data-testid="agent-card"][data-peer-id="${peerId}"]`)
