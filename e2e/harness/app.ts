@@ -19,7 +19,7 @@ export async function peerIdOf (page: Page): Promise<string> {
   return (await badge.getAttribute('data-peer-id'))!
 }
 
-export type Section = 'Agents' | 'Tasks' | 'Inbox' | 'Profile'
+export type Section = 'Agents' | 'Tasks' | 'Inbox' | 'Profile' | 'Relay'
 
 /** Opens a section through the navigation bar, as a person does. */
 export async function openSection (page: Page, name: Section): Promise<void> {

@@ -14,7 +14,7 @@ import { StartupScreen } from './components/StartupScreen.js'
 import { PeerGate } from './node/StarlingProvider.js'
 import { useRoute } from './routes.js'
 import { AgentsScreen } from './screens/AgentsScreen.js'
-import { InboxScreen, preloadScreens, ProfileScreen, SendTaskScreen, TasksScreen, TaskView } from './screens/lazy.js'
+import { InboxScreen, preloadScreens, ProfileScreen, RelayScreen, SendTaskScreen, TasksScreen, TaskView } from './screens/lazy.js'
 
 const UpdatePrompt = lazy(async () => ({ default: (await import('./pwa/UpdatePrompt.js')).UpdatePrompt }))
 
@@ -47,6 +47,7 @@ function Screen (): ReactNode {
     case 'task': return <TaskView key={`${route.direction}/${route.id}`} direction={route.direction} id={route.id} />
     case 'inbox': return <InboxScreen />
     case 'profile': return <ProfileScreen />
+    case 'relay': return <RelayScreen />
   }
 }
 

@@ -12,6 +12,7 @@ export type Route =
   | { name: 'task', direction: TaskDirection, id: string }
   | { name: 'inbox' }
   | { name: 'profile' }
+  | { name: 'relay' }
 
 export function parseRoute (hash: string): Route {
   const parts = hash.replace(/^#\/?/, '').split('/').map(p => safeDecode(p))
@@ -24,6 +25,7 @@ export function parseRoute (hash: string): Route {
       return { name: 'tasks' }
     case 'inbox': return { name: 'inbox' }
     case 'profile': return { name: 'profile' }
+    case 'relay': return { name: 'relay' }
     default: return { name: 'agents' }
   }
 }
@@ -36,6 +38,7 @@ export function href (route: Route): string {
     case 'task': return `#/tasks/${route.direction}/${encodeURIComponent(route.id)}`
     case 'inbox': return '#/inbox'
     case 'profile': return '#/profile'
+    case 'relay': return '#/relay'
   }
 }
 

@@ -7,7 +7,8 @@ const SECTIONS: Array<{ route: Route, label: string, matches: Array<Route['name'
   { route: { name: 'agents' }, label: 'Agents', matches: ['agents', 'send'] },
   { route: { name: 'tasks' }, label: 'Tasks', matches: ['tasks', 'task'] },
   { route: { name: 'inbox' }, label: 'Inbox', matches: ['inbox'] },
-  { route: { name: 'profile' }, label: 'Profile', matches: ['profile'] }
+  { route: { name: 'profile' }, label: 'Profile', matches: ['profile'] },
+  { route: { name: 'relay' }, label: 'Relay', matches: ['relay'] }
 ]
 
 export function Nav (): ReactNode {

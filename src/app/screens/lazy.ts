@@ -23,6 +23,7 @@ export const TasksScreen = lazy(async () => ({ default: (await load()).TasksScre
 export const TaskView = lazy(async () => ({ default: (await load()).TaskView }))
 export const InboxScreen = lazy(async () => ({ default: (await load()).InboxScreen }))
 export const ProfileScreen = lazy(async () => ({ default: (await load()).ProfileScreen }))
+export const RelayScreen = lazy(async () => ({ default: (await load()).RelayScreen }))
 
 /** Starts loading the lazy screens. */
 export function preloadScreens (): void {
