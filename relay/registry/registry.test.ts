@@ -96,6 +96,45 @@ describe('registry rules', () => {
     expect(registry.discover({ skill: 'echo', limit: 0 })).toHaveLength(1)
   })
 
+  it('finds agents by free text over name, description and skill names, every word a prefix, accents aside', () => {
+    const registry = new Registry()
+    registry.publish(A, buildAgentCard(A, { name: 'Café Übersetzer', description: 'translates menus', skills: [{ id: 'tr', name: 'Menu translation' }] }), { addresses: [], online: true })
+    registry.publish(B, buildAgentCard(B, { name: 'Build bot', description: 'runs the tests', skills: [{ id: 'ci', name: 'Continuous integration' }] }), { addresses: [], online: true })
+    expect(registry.discover({ text: 'cafe' }).map(e => e.peerId)).toEqual([A])
+    expect(registry.discover({ text: 'UBERS menu' }).map(e => e.peerId)).toEqual([A])
+    expect(registry.discover({ text: 'transl' }).map(e => e.peerId)).toEqual([A])
+    expect(registry.discover({ text: 'integration tests' }).map(e => e.peerId)).toEqual([B])
+    expect(registry.discover({ text: 'build menu' })).toEqual([])
+    // with a skill, both must hold
+    expect(registry.discover({ skill: 'ci', text: 'menu' })).toEqual([])
+    // a renewal re-indexes the words
+    registry.publish(B, buildAgentCard(B, { name: 'Deploy bot', description: '', skills: [{ id: 'ci' }] }), { addresses: [], online: true })
+    expect(registry.discover({ text: 'build' })).toEqual([])
+    expect(registry.discover({ text: 'deploy' }).map(e => e.peerId)).toEqual([B])
+  })
+
+  it('pages through answers in a stable order, connected agents first, each agent once', () => {
+    const registry = new Registry()
+    const ids = Array.from({ length: 7 }, (_, i) => `12D3KooW${'ABCDEFG'[i]!}${A.slice(9)}`)
+    ids.forEach((id, i) => registry.publish(id, card(id, [{ id: 'echo' }]), { addresses: [], online: i % 2 === 0 }))
+    const seen: string[] = []
+    let after: string | undefined
+    let pages = 0
+    do {
+      const page = registry.discoverPage({ skill: 'echo', limit: 3, after })
+      expect(page.entries.length).toBeLessThanOrEqual(3)
+      seen.push(...page.entries.map(e => e.peerId))
+      after = page.next
+      pages++
+    } while (after != null)
+    expect(pages).toBe(3)
+    const online = ids.filter((_, i) => i % 2 === 0).sort()
+    const offline = ids.filter((_, i) => i % 2 === 1).sort()
+    expect(seen).toEqual([...online, ...offline])
+    // a cursor that is not one of ours starts from the beginning
+    expect(registry.discoverPage({ skill: 'echo', limit: 3, after: 'garbage' }).entries.map(e => e.peerId)).toEqual(seen.slice(0, 3))
+  })
+
   it('clamps TTLs to the allowed range', () => {
     expect(clampTtl(undefined)).toBe(300)
     expect(clampTtl(1)).toBe(MIN_TTL_SECONDS)

@@ -5,8 +5,10 @@
  * - An entry is keyed by the publisher's PeerID; publishing again replaces it (a renewal).
  * - An entry lapses at its TTL unless renewed, and goes when its peer has been disconnected from
  *   the relay for longer than the grace period.
- * - Discover is served from indexes by skill, by tag, and by (skill, tag), so a query only walks
- *   entries that can match.
+ * - Discover is served from indexes by skill, by tag, by (skill, tag) and by word (free text over
+ *   name, description and skill names), so a query only walks entries that can match.
+ * - Answers come in a stable order (connected agents first, then by PeerID) and in pages: a page
+ *   ends with a cursor for the next one.
  */
 import type { AgentCardJson } from '../../src/core/a2a/json.js'
 
@@ -46,9 +48,28 @@ export interface RegistryEntry {
 
 export interface DiscoverQuery {
   skill?: string
+  /** All of them must be on the matching skill (or on any skill, without `skill`). */
   tags?: string[]
+  /**
+   * Free text: every word must start a word of the agent's name, description or skill names
+   * (case and accents aside).
+   */
+  text?: string
   limit?: number
+  /** The cursor of the previous page. */
+  after?: string
 }
+
+export interface DiscoverPage {
+  entries: RegistryEntry[]
+  /** Where the next page starts; absent on the last page. */
+  next?: string
+}
+
+/** Longest free-text query, in characters. */
+export const MAX_TEXT_QUERY_LENGTH = 200
+/** Most words in a free-text query. */
+export const MAX_TEXT_QUERY_WORDS = 8
 
 export class RegistryFullError extends Error {
   constructor (max: number) {
@@ -63,6 +84,8 @@ export class Registry {
   private readonly byTag = new Map<string, Set<string>>()
   /** Agents having a skill that carries a tag: key `skill \0 tag`. */
   private readonly bySkillTag = new Map<string, Set<string>>()
+  /** Agents by the words of their name, description and skill names. */
+  private readonly byWord = new Map<string, Set<string>>()
   private readonly maxEntries: number
   private readonly graceMs: number
   private readonly now: () => number
@@ -120,17 +143,21 @@ export class Registry {
     else entry.offlineSince ??= this.now()
   }
 
-  /** Live entries matching the query: connected agents first. */
+  /**
+   * Live entries matching the query, connected agents first, up to the limit. It stops at the
+   * limit without ordering the rest: the quick answer for "who can do X" (discoverPage pages).
+   */
   discover (query: DiscoverQuery = {}): RegistryEntry[] {
+    if (query.after != null) return this.discoverPage(query).entries
     const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_DISCOVER_LIMIT), 1), MAX_DISCOVER_LIMIT)
     const tags = query.tags ?? []
+    const words = query.text == null ? [] : wordsOf(query.text).slice(0, MAX_TEXT_QUERY_WORDS)
     const now = this.now()
-    const candidates = this.candidates(query.skill, tags)
     const online: RegistryEntry[] = []
     const offline: RegistryEntry[] = []
-    for (const peerId of candidates) {
+    for (const peerId of this.candidates(query.skill, tags, words)) {
       const entry = this.entries.get(peerId)
-      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags)) continue
+      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !hasWords(entry, words)) continue
       if (entry.offlineSince == null) {
         online.push(entry)
         if (online.length >= limit) break
@@ -139,6 +166,30 @@ export class Registry {
       }
     }
     return [...online, ...offline].slice(0, limit)
+  }
+
+  /**
+   * One page of the live entries matching the query, in a stable order (connected agents first,
+   * then by PeerID), with the cursor of the next page. It orders every match, so it costs more
+   * than discover on a large registry.
+   */
+  discoverPage (query: DiscoverQuery = {}): DiscoverPage {
+    const limit = Math.min(Math.max(Math.trunc(query.limit ?? DEFAULT_DISCOVER_LIMIT), 1), MAX_DISCOVER_LIMIT)
+    const tags = query.tags ?? []
+    const words = query.text == null ? [] : wordsOf(query.text).slice(0, MAX_TEXT_QUERY_WORDS)
+    const now = this.now()
+    const after = decodeCursor(query.after)
+    const matching: RegistryEntry[] = []
+    for (const peerId of this.candidates(query.skill, tags, words)) {
+      const entry = this.entries.get(peerId)
+      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !hasWords(entry, words)) continue
+      if (after != null && compareKeys(keyOf(entry), after) <= 0) continue
+      matching.push(entry)
+    }
+    matching.sort((a, b) => compareKeys(keyOf(a), keyOf(b)))
+    const entries = matching.slice(0, limit)
+    const last = entries.at(-1)
+    return matching.length > limit && last != null ? { entries, next: encodeCursor(keyOf(last)) } : { entries }
   }
 
   /** Drops lapsed entries and those whose peer has been gone past the grace period. */
@@ -160,16 +211,30 @@ export class Registry {
   }
 
   /** The smallest index set that can hold the answer. */
-  private candidates (skill: string | undefined, tags: string[]): Iterable<string> {
+  private candidates (skill: string | undefined, tags: string[], words: string[]): Iterable<string> {
+    const sets: Array<ReadonlySet<string>> = []
     if (tags.length > 0) {
-      const sets = tags.map(t => (skill != null ? this.bySkillTag.get(skillTag(skill, t)) : this.byTag.get(t)) ?? EMPTY)
-      return sets.reduce((a, b) => (a.size <= b.size ? a : b))
+      for (const t of tags) sets.push((skill != null ? this.bySkillTag.get(skillTag(skill, t)) : this.byTag.get(t)) ?? EMPTY)
+    } else if (skill != null) {
+      sets.push(this.bySkill.get(skill) ?? EMPTY)
     }
-    if (skill != null) return this.bySkill.get(skill) ?? EMPTY
-    return this.entries.keys()
+    for (const word of words) sets.push(this.withWordStarting(word))
+    if (sets.length === 0) return this.entries.keys()
+    return sets.reduce((a, b) => (a.size <= b.size ? a : b))
+  }
+
+  /** Agents with a word that starts with `prefix` (the word itself when it is indexed whole). */
+  private withWordStarting (prefix: string): ReadonlySet<string> {
+    const exact = this.byWord.get(prefix)
+    const out = new Set<string>(exact ?? [])
+    for (const [word, peers] of this.byWord) {
+      if (word !== prefix && word.startsWith(prefix)) for (const p of peers) out.add(p)
+    }
+    return out
   }
 
   private index (entry: RegistryEntry): void {
+    for (const word of new Set(wordsOf(searchText(entry.card)))) addTo(this.byWord, word, entry.peerId)
     for (const skill of entry.card.skills) {
       addTo(this.bySkill, skill.id, entry.peerId)
       for (const tag of skill.tags) {
@@ -180,6 +245,7 @@ export class Registry {
   }
 
   private unindex (entry: RegistryEntry): void {
+    for (const word of new Set(wordsOf(searchText(entry.card)))) removeFrom(this.byWord, word, entry.peerId)
     for (const skill of entry.card.skills) {
       removeFrom(this.bySkill, skill.id, entry.peerId)
       for (const tag of skill.tags) {
@@ -191,6 +257,46 @@ export class Registry {
 }
 
 const EMPTY: ReadonlySet<string> = new Set()
+
+/** Whether every query word starts a word of the entry's card. */
+function hasWords (entry: RegistryEntry, words: string[]): boolean {
+  if (words.length === 0) return true
+  const own = wordsOf(searchText(entry.card))
+  return words.every(w => own.some(v => v.startsWith(w)))
+}
+
+/** What free text searches in a card: its name, description and skill names. */
+function searchText (card: AgentCardJson): string {
+  return [card.name, card.description, ...card.skills.map(s => s.name)].join(' ')
+}
+
+/** Lower-case words without accents: `Café-Übersetzer` → `cafe`, `ubersetzer`. */
+export function wordsOf (text: string): string[] {
+  return text.slice(0, 10_000).normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(w => w.length > 0)
+}
+
+/** The order of answers: connected agents first, then by PeerID. */
+type SortKey = [offline: 0 | 1, peerId: string]
+
+function keyOf (entry: RegistryEntry): SortKey {
+  return [entry.offlineSince == null ? 0 : 1, entry.peerId]
+}
+
+function compareKeys (a: SortKey, b: SortKey): number {
+  if (a[0] !== b[0]) return a[0] - b[0]
+  return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0
+}
+
+function encodeCursor (key: SortKey): string {
+  return `${key[0]}.${key[1]}`
+}
+
+/** A cursor from a client: anything unreadable starts from the beginning. */
+function decodeCursor (cursor: string | undefined): SortKey | undefined {
+  const match = cursor == null ? null : /^([01])\.([1-9A-HJ-NP-Za-km-z]{1,128})$/.exec(cursor)
+  if (match == null) return undefined
+  return [match[1] === '1' ? 1 : 0, match[2] ?? '']
+}
 
 function skillTag (skill: string, tag: string): string {
   return `${skill}\u0000${tag}`
