@@ -25,6 +25,7 @@ import { connectionKind, DirectUpgrader } from './node/direct-upgrade.js'
 import type { ConnectionKind } from './node/direct-upgrade.js'
 import { RelayLink } from './node/relay-link.js'
 import type { RelayStatus } from './node/relay-link.js'
+import { sealAgentRecord } from './registry/agent-record.js'
 import { RegistryClient } from './registry/client.js'
 import type { AgentEntry, DiscoverParams } from './registry/protocol.js'
 import type { KnownAgent, PeerStorage, TaskDirection, TaskQuery, TaskRecord } from './store/types.js'
@@ -131,12 +132,12 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       userAgent: init.userAgent,
       noiseCrypto: init.noiseCrypto
     })
-    const peer = new StarlingPeer(node, init, profile)
+    const peer = new StarlingPeer(node, init, profile, privateKey)
     for (const agent of await init.storage.agents.list()) peer.agents.set(agent.peerId, agent)
     return peer
   }
 
-  private constructor (node: StarlingNode, init: StarlingPeerInit, profile: AgentProfile) {
+  private constructor (node: StarlingNode, init: StarlingPeerInit, profile: AgentProfile, privateKey: PrivateKey) {
     super()
     this.node = node
     this.peerId = node.peerId.toString()
@@ -150,7 +151,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       relay: this.relay,
       onPublish: (outcome) => {
         this.setRegistry('result' in outcome ? { expiresAt: outcome.result.expiresAt } : { error: errorMessage(outcome.error) })
-      }
+      },
+      seal: async (card) => await sealAgentRecord(card, privateKey)
     })
     this.records = new TaskRecords(init.storage.tasks)
     this.records.onChange((record) => { this.safeDispatchEvent('task', { detail: record }) })

@@ -10,7 +10,8 @@ import type { RelayLink } from '../node/relay-link.js'
 import type { RpcClient } from '../rpc/client.js'
 import type { JsonRpcErrorObject } from '../rpc/jsonrpc.js'
 import { isDiscoverResult, REGISTRY_MAX_FRAME_BYTES, REGISTRY_PROTOCOL, RegistryMethod } from './protocol.js'
-import type { AgentEntry, DiscoverParams, PublishResult } from './protocol.js'
+import type { AgentEntry, DiscoverParams, PublishParams, PublishResult } from './protocol.js'
+import { bytesToBase64 } from '../a2a/parts.js'
 
 const log = logger('starling:registry-client')
 
@@ -27,6 +28,11 @@ export interface RegistryClientInit {
   timeoutMs?: number
   /** Told the outcome of every publish, renewals and retries included. */
   onPublish?: (outcome: { result: PublishResult } | { error: unknown }) => void
+  /**
+   * Seals the card as this peer's signed agent record (./agent-record.ts), sent beside it so
+   * the relay can hand out a card anyone can check.
+   */
+  seal?: (card: AgentCardJson) => Promise<Uint8Array>
 }
 
 export class RegistryClient {
@@ -35,6 +41,7 @@ export class RegistryClient {
   private readonly ttlSeconds: number
   private readonly timeoutMs: number
   private readonly onPublish: NonNullable<RegistryClientInit['onPublish']>
+  private readonly seal?: RegistryClientInit['seal']
   private renewTimer?: ReturnType<typeof setTimeout>
   private card?: AgentCardJson
   private lastPublish?: PublishResult
@@ -45,6 +52,7 @@ export class RegistryClient {
     this.ttlSeconds = init.ttlSeconds ?? DEFAULT_PUBLISH_TTL_SECONDS
     this.timeoutMs = init.timeoutMs ?? DEFAULT_REGISTRY_TIMEOUT_MS
     this.onPublish = init.onPublish ?? (() => {})
+    this.seal = init.seal
   }
 
   /** The result of the last successful publish, if any. */
@@ -58,7 +66,10 @@ export class RegistryClient {
     this.clearRenewal()
     try {
       const client = await this.client(options.signal)
-      const result = await client.request(RegistryMethod.Publish, { card, ttlSeconds: this.ttlSeconds }, { signal: this.signal(options.signal) }) as PublishResult
+      // sealed afresh each time: a renewal's record carries a newer sequence number
+      const record = this.seal == null ? undefined : bytesToBase64(await this.seal(card))
+      const params: PublishParams = { card, ttlSeconds: this.ttlSeconds, ...(record != null ? { record } : {}) }
+      const result = await client.request(RegistryMethod.Publish, params, { signal: this.signal(options.signal) }) as PublishResult
       this.lastPublish = result
       this.scheduleRenewal(result.ttlSeconds)
       this.onPublish({ result })

@@ -22,6 +22,11 @@ export interface PublishParams {
   card: AgentCardJson
   /** How long the entry lives without renewal, in seconds (the relay clamps it). */
   ttlSeconds?: number
+  /**
+   * The card sealed as the publisher's signed agent record (./agent-record.ts), base64: a relay
+   * that checks it hands it out with the entry, so anyone can verify the card's publisher.
+   */
+  record?: string
 }
 
 export interface PublishResult {
@@ -39,8 +44,14 @@ export interface DiscoverParams {
   skill?: string
   /** Only agents whose matching skill carries all of these tags (any skill when `skill` is unset). */
   tags?: string[]
+  /** Free text: every word must start a word of the agent's name, description or skill names. */
+  text?: string
   /** At most this many entries (the relay caps it). */
   limit?: number
+  /** The `next` of the previous page: asks for the following one. */
+  after?: string
+  /** Ask for a stable order and a `next` cursor (implied by `after`). */
+  paged?: boolean
 }
 
 /** One agent as the registry describes it. */
@@ -53,10 +64,14 @@ export interface AgentEntry {
   expiresAt: string
   /** Whether the agent is connected to the relay right now. */
   online: boolean
+  /** The publisher's signed agent record, base64, when it sent one. */
+  record?: string
 }
 
 export interface DiscoverResult {
   agents: AgentEntry[]
+  /** Where the next page starts (paged discovers only); absent on the last page. */
+  next?: string
 }
 
 /** Whether `value` looks like a DiscoverResult (a relay's answer is checked before use). */
