@@ -1,9 +1,23 @@
 /**
- * Relay configuration: command-line flags over STARLING_* environment variables over defaults.
- * An invalid value stops the relay with a message that names it.
+ * Relay configuration. Each option is taken from, in order: its command-line flag, its STARLING_*
+ * environment variable, the config file, its default. An invalid value stops the relay with a
+ * message that names the option and where the value came from.
+ *
+ * The config file is JSON, one key per option named like its flag (`{"max-reservations": 2048}`).
+ * It is the file given by `--config` / STARLING_CONFIG, else `<data-dir>/relay.json` when that
+ * exists: a relay's settings can live beside its key without a flag. Only one file is read.
+ * See ./config-file.ts.
  */
 import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
+// config-file.ts imports this module back; neither uses the other until loadConfig runs
+import { readConfigFile } from './config-file.js'
+
+/** The file read from the data directory when no --config / STARLING_CONFIG is given. */
+export const DATA_DIR_CONFIG_FILE = 'relay.json'
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+export type LogLevel = typeof LOG_LEVELS[number]
 
 export interface RelayConfig {
   /** Address the HTTP/WebSocket and TCP listeners bind to. */
@@ -12,20 +26,28 @@ export interface RelayConfig {
   port: number
   /** TCP port for native peers. */
   tcpPort: number
-  /** Where the relay keeps its private key. */
+  /** Where the relay keeps its private key (and, optionally, relay.json). */
   dataDir: string
   /** The built PWA to serve. */
   appDir: string
   /** Public addresses to announce instead of the listen addresses (e.g. behind a TLS proxy). */
   announce: string[]
-  /** Circuit relay reservations held at once. */
+  /** Least severe log level written. */
+  logLevel: LogLevel
+  /** Circuit relay reservations held at once (one per peer). */
   maxReservations: number
+  /** Relayed connections (circuits) open at once through the relay. */
+  maxCircuits: number
+  /** Circuits open at once that one peer is an end of, as caller or as callee. */
+  maxCircuitsPerPeer: number
   /** Bytes one relayed connection may carry (both directions together) before it is closed. */
   relayDataLimit: number
   /** How long one relayed connection may last, in seconds, before it is closed. */
   relayDurationLimit: number
   /** Connections the relay accepts at once. */
   maxConnections: number
+  /** Inbound connections open at once from one IP address (IPv6: one /64); 0 for no cap. */
+  maxConnectionsPerIp: number
   /** New inbound connections accepted per second from one IP address. */
   newConnectionsPerHost: number
   /** Seconds a peer may send nothing before its connection is closed (libp2p peers ping every 30 s; background browser tabs may run timers only once a minute). */
@@ -34,87 +56,222 @@ export interface RelayConfig {
   maxAgents: number
   /** STUN/TURN URLs browsers use to set up direct WebRTC connections (handed out by /api/v1/relay). */
   iceServers: string[]
+  /** The config file that was read, if any (absolute path). */
+  configFile?: string
 }
 
-interface Option {
+/** The options a flag, an environment variable or the config file can set. */
+export type OptionKey = Exclude<keyof RelayConfig, 'configFile'>
+
+export interface Option {
   flag: string
   env: string
   help: string
   default: string
-  kind: 'string' | 'port' | 'count' | 'list'
+  kind: 'string' | 'path' | 'port' | 'count' | 'list' | 'choice'
+  /** Smallest value a count may take (1 unless said). */
+  min?: number
+  /** Largest value a count may take. */
+  max?: number
+  choices?: readonly string[]
 }
 
-export const OPTIONS: Record<keyof RelayConfig, Option> = {
+/** setTimeout's longest delay, in seconds: a longer time limit would fire at once. */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000)
+
+export const OPTIONS: Record<OptionKey, Option> = {
   host: { flag: 'host', env: 'STARLING_HOST', default: '127.0.0.1', kind: 'string', help: 'address to bind (0.0.0.0 for every interface)' },
   port: { flag: 'port', env: 'STARLING_PORT', default: '8080', kind: 'port', help: 'HTTP port: PWA, API, and WebSockets for browsers' },
   tcpPort: { flag: 'tcp-port', env: 'STARLING_TCP_PORT', default: '4001', kind: 'port', help: 'TCP port for native peers' },
-  dataDir: { flag: 'data-dir', env: 'STARLING_DATA_DIR', default: '.starling/relay', kind: 'string', help: 'where the relay key is kept' },
-  appDir: { flag: 'app-dir', env: 'STARLING_APP_DIR', default: 'dist/app', kind: 'string', help: 'the built PWA to serve' },
+  dataDir: { flag: 'data-dir', env: 'STARLING_DATA_DIR', default: '.starling/relay', kind: 'path', help: `where the relay key is kept (and ${DATA_DIR_CONFIG_FILE}, read when --config is not given)` },
+  appDir: { flag: 'app-dir', env: 'STARLING_APP_DIR', default: 'dist/app', kind: 'path', help: 'the built PWA to serve' },
   announce: { flag: 'announce', env: 'STARLING_ANNOUNCE', default: '', kind: 'list', help: 'comma-separated public multiaddrs to announce (e.g. /dns4/relay.example.com/tcp/443/wss)' },
-  maxReservations: { flag: 'max-reservations', env: 'STARLING_MAX_RESERVATIONS', default: '4096', kind: 'count', help: 'relay reservations held at once (about 30 KiB each)' },
+  logLevel: { flag: 'log-level', env: 'STARLING_LOG_LEVEL', default: 'info', kind: 'choice', choices: LOG_LEVELS, help: `least severe log level written: ${LOG_LEVELS.join('|')}` },
+  maxReservations: { flag: 'max-reservations', env: 'STARLING_MAX_RESERVATIONS', default: '4096', kind: 'count', help: 'relay reservations held at once, one per peer (about 30 KiB each)' },
+  maxCircuits: { flag: 'max-circuits', env: 'STARLING_MAX_CIRCUITS', default: '4096', kind: 'count', help: 'relayed connections open at once through the relay' },
+  maxCircuitsPerPeer: { flag: 'max-circuits-per-peer', env: 'STARLING_MAX_CIRCUITS_PER_PEER', default: '256', kind: 'count', help: 'relayed connections open at once that one peer is an end of (calling or called)' },
   relayDataLimit: { flag: 'relay-data-limit', env: 'STARLING_RELAY_DATA_LIMIT', default: String(128 * 1024 * 1024), kind: 'count', help: 'bytes one relayed connection may carry, both ways together, before it is closed' },
-  relayDurationLimit: { flag: 'relay-duration-limit', env: 'STARLING_RELAY_DURATION_LIMIT', default: '1800', kind: 'count', help: 'seconds one relayed connection may last before it is closed' },
+  relayDurationLimit: { flag: 'relay-duration-limit', env: 'STARLING_RELAY_DURATION_LIMIT', default: '1800', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds one relayed connection may last before it is closed' },
   maxConnections: { flag: 'max-connections', env: 'STARLING_MAX_CONNECTIONS', default: '8192', kind: 'count', help: 'connections accepted at once' },
+  maxConnectionsPerIp: { flag: 'max-connections-per-ip', env: 'STARLING_MAX_CONNECTIONS_PER_IP', default: '128', kind: 'count', min: 0, help: 'inbound connections open at once from one IP address, IPv6 by /64 (0: no cap; behind a reverse proxy every browser has the proxy\'s address)' },
   newConnectionsPerHost: { flag: 'new-connections-per-host', env: 'STARLING_NEW_CONNECTIONS_PER_HOST', default: '100', kind: 'count', help: 'new inbound connections accepted per second from one IP address (a NAT or a proxy puts many peers behind one)' },
-  idleTimeout: { flag: 'idle-timeout', env: 'STARLING_IDLE_TIMEOUT', default: '120', kind: 'count', help: 'seconds a peer may stay silent before its connection is closed (libp2p peers ping every 30 s; the relay pings no one)' },
+  idleTimeout: { flag: 'idle-timeout', env: 'STARLING_IDLE_TIMEOUT', default: '120', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds a peer may stay silent before its connection is closed (libp2p peers ping every 30 s; the relay pings no one)' },
   maxAgents: { flag: 'max-agents', env: 'STARLING_MAX_AGENTS', default: '10000', kind: 'count', help: 'registry entries held at once' },
   iceServers: { flag: 'ice-servers', env: 'STARLING_ICE_SERVERS', default: 'stun:stun.l.google.com:19302', kind: 'list', help: 'comma-separated STUN/TURN URLs for browsers\' WebRTC ("none" for none)' }
 }
 
-export class ConfigError extends Error {}
+/** The option naming the config file; it cannot be set from a file. */
+export const CONFIG_OPTION = { flag: 'config', env: 'STARLING_CONFIG' } as const
+
+/** Where a value came from, as the error message names it. */
+export type ConfigSource =
+  | { kind: 'flag', name: string }
+  | { kind: 'env', name: string }
+  | { kind: 'file', name: string }
+  | { kind: 'default', name: 'default' }
+
+/** A configuration the relay refuses to start with. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  /** The option at fault (its flag name), when one is. */
+  readonly option?: string
+  /** Where the bad value came from: `--flag`, `STARLING_*` or `config file PATH`. */
+  readonly source?: string
+
+  constructor (message: string, details: { option?: string, source?: string } = {}) {
+    super(message)
+    this.option = details.option
+    this.source = details.source
+  }
+}
+
+export function describeSource (source: ConfigSource): string {
+  return source.kind === 'file' ? `config file ${source.name}` : source.name
+}
 
 export function usage (): string {
-  const lines = ['Usage: starling-relay [options]', '', 'Options (flag, environment variable, default):']
+  const lines = [
+    'Usage: starling-relay [options]',
+    '',
+    'Each option is taken from its flag, else its environment variable, else the config file,',
+    `else its default. The config file is JSON keyed by flag name: --config, else <data-dir>/${DATA_DIR_CONFIG_FILE} if it exists.`,
+    '',
+    'Options (flag, environment variable, default):',
+    `  --${CONFIG_OPTION.flag.padEnd(24)} ${CONFIG_OPTION.env.padEnd(32)} (none)`,
+    `      JSON config file (replaces <data-dir>/${DATA_DIR_CONFIG_FILE})`
+  ]
   for (const option of Object.values(OPTIONS)) {
-    lines.push(`  --${option.flag.padEnd(22)} ${option.env.padEnd(30)} ${option.default === '' ? '(none)' : option.default}`)
+    lines.push(`  --${option.flag.padEnd(24)} ${option.env.padEnd(32)} ${option.default === '' ? '(none)' : option.default}`)
     lines.push(`      ${option.help}`)
   }
-  lines.push('  --help                 show this text')
+  lines.push('  --help                     show this text')
   return lines.join('\n')
 }
 
-/** Reads the configuration; throws ConfigError naming the first bad value. */
+/** Reads the configuration; throws ConfigError naming the first bad value and where it came from. */
 export function loadConfig (argv: string[], env: NodeJS.ProcessEnv): RelayConfig | 'help' {
-  const parsed = parseArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: false,
-    options: {
-      help: { type: 'boolean' },
-      ...Object.fromEntries(Object.values(OPTIONS).map(o => [o.flag, { type: 'string' as const }]))
-    }
-  })
-  if (parsed.values.help === true) return 'help'
+  const flags = parseFlags(argv)
+  if (flags.help === true) return 'help'
+  const fromFlag = (flag: string): string | undefined => {
+    const value = flags[flag]
+    return typeof value === 'string' ? value : undefined
+  }
+
+  // the data directory decides where relay.json is looked for, so the file cannot set it then
+  const dataDirText = textValue('dataDir', fromFlag, env)
+  const dataDirFromText = dataDirText == null ? undefined : convertText(dataDirText.raw, OPTIONS.dataDir, dataDirText.source) as string
+  // an empty STARLING_CONFIG (a compose file's `${VAR:-}`) means none
+  const explicitFile = fromFlag(CONFIG_OPTION.flag) ?? (env[CONFIG_OPTION.env] === '' ? undefined : env[CONFIG_OPTION.env])
+  const file = explicitFile != null
+    ? readConfigFile({ path: resolve(explicitFile), required: true, named: fromFlag(CONFIG_OPTION.flag) != null ? `--${CONFIG_OPTION.flag}` : CONFIG_OPTION.env })
+    : readConfigFile({ path: resolve(dataDirFromText ?? OPTIONS.dataDir.default, DATA_DIR_CONFIG_FILE), required: false, named: 'data directory', forbid: ['dataDir'] })
+
   const out: Record<string, unknown> = {}
-  for (const [key, option] of Object.entries(OPTIONS)) {
-    const fromFlag = (parsed.values as Record<string, string | boolean | undefined>)[option.flag]
-    const raw = typeof fromFlag === 'string' ? fromFlag : env[option.env] ?? option.default
-    const source = typeof fromFlag === 'string' ? `--${option.flag}` : env[option.env] != null ? option.env : 'default'
-    out[key] = convert(raw, option, source)
+  for (const [key, option] of Object.entries(OPTIONS) as Array<[OptionKey, Option]>) {
+    const text = textValue(key, fromFlag, env)
+    if (text != null) {
+      out[key] = convertText(text.raw, option, text.source)
+      if (option.kind === 'path') out[key] = resolve(out[key] as string)
+    } else if (file != null && key in file.values) {
+      out[key] = file.values[key]
+    } else {
+      out[key] = convertText(option.default, option, { kind: 'default', name: 'default' })
+      if (option.kind === 'path') out[key] = resolve(out[key] as string)
+    }
   }
   const config = out as unknown as RelayConfig
-  config.dataDir = resolve(config.dataDir)
-  config.appDir = resolve(config.appDir)
+  if (file != null) config.configFile = file.path
   return config
 }
 
-function convert (raw: string, option: Option, source: string): unknown {
+function parseFlags (argv: string[]): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        help: { type: 'boolean' },
+        [CONFIG_OPTION.flag]: { type: 'string' },
+        ...Object.fromEntries(Object.values(OPTIONS).map(o => [o.flag, { type: 'string' as const }]))
+      }
+    }).values as Record<string, string | boolean | undefined>
+  } catch (err) {
+    // node's message names the flag ("Unknown option '--no-such-flag'"); ours says what to do
+    throw new ConfigError(`${(err as Error).message} (--help lists the options)`, { source: 'command line' })
+  }
+}
+
+/** An option's value from its flag, else its environment variable; undefined when neither is set. */
+function textValue (key: OptionKey, fromFlag: (flag: string) => string | undefined, env: NodeJS.ProcessEnv): { raw: string, source: ConfigSource } | undefined {
+  const option = OPTIONS[key]
+  const flag = fromFlag(option.flag)
+  if (flag != null) return { raw: flag, source: { kind: 'flag', name: `--${option.flag}` } }
+  const fromEnv = env[option.env]
+  if (fromEnv != null) return { raw: fromEnv, source: { kind: 'env', name: option.env } }
+  return undefined
+}
+
+/** Converts a flag's or an environment variable's text (or a default) to the option's type. */
+export function convertText (raw: string, option: Option, source: ConfigSource): unknown {
+  const fail = (what: string): never => { throw invalid(option, source, `${what}, got "${raw}"`) }
   switch (option.kind) {
     case 'string':
-      if (raw.trim() === '') throw new ConfigError(`${source}: ${option.flag} must not be empty`)
+    case 'path':
+      if (raw.trim() === '') throw invalid(option, source, 'must not be empty')
       return raw.trim()
     case 'list':
       if (raw.trim() === 'none') return []
       return raw.split(',').map(s => s.trim()).filter(s => s.length > 0)
-    case 'port': {
-      const n = Number(raw)
-      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${source}: ${option.flag} must be a port number (0-65535), got "${raw}"`)
-      return n
-    }
+    case 'choice':
+      if (!(option.choices ?? []).includes(raw.trim())) fail(`must be one of ${(option.choices ?? []).join('|')}`)
+      return raw.trim()
+    case 'port':
     case 'count': {
-      const n = Number(raw)
-      if (!Number.isSafeInteger(n) || n < 1) throw new ConfigError(`${source}: ${option.flag} must be a positive whole number, got "${raw}"`)
+      const n = raw.trim() === '' ? NaN : Number(raw)
+      checkNumber(n, option, fail)
       return n
     }
   }
+}
+
+/** Checks a JSON value from the config file against the option's type. */
+export function convertJson (value: unknown, option: Option, source: ConfigSource): unknown {
+  // JSON.stringify would show a number too large for JSON (1e400 parses to Infinity) as null
+  const shown = typeof value === 'number' ? String(value) : JSON.stringify(value)
+  const fail = (what: string): never => { throw invalid(option, source, `${what}, got ${shown}`) }
+  switch (option.kind) {
+    case 'string':
+    case 'path':
+      if (typeof value !== 'string' || value.trim() === '') fail('must be a non-empty string')
+      return (value as string).trim()
+    case 'list':
+      if (typeof value === 'string') return convertText(value, option, source)
+      if (!Array.isArray(value) || !value.every(v => typeof v === 'string')) fail('must be a list of strings')
+      return (value as string[]).map(s => s.trim()).filter(s => s.length > 0)
+    case 'choice':
+      if (typeof value !== 'string' || !(option.choices ?? []).includes(value)) fail(`must be one of ${(option.choices ?? []).join('|')}`)
+      return value
+    case 'port':
+    case 'count':
+      if (typeof value !== 'number') fail('must be a number')
+      checkNumber(value as number, option, fail)
+      return value
+  }
+}
+
+function checkNumber (n: number, option: Option, fail: (what: string) => never): void {
+  if (option.kind === 'port') {
+    if (!Number.isInteger(n) || n < 0 || n > 65535) fail('must be a port number (0-65535)')
+    return
+  }
+  const min = option.min ?? 1
+  const max = option.max ?? Number.MAX_SAFE_INTEGER
+  if (!Number.isSafeInteger(n) || n < min) fail(min === 1 ? 'must be a positive whole number' : `must be a whole number, at least ${min}`)
+  if (n > max) fail(`must be at most ${max}`)
+}
+
+function invalid (option: Option, source: ConfigSource, what: string): ConfigError {
+  const where = describeSource(source)
+  return new ConfigError(`${where}: ${option.flag} ${what}`, { option: option.flag, source: where })
 }

@@ -33,6 +33,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
+import type { Libp2pOptions } from 'libp2p'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { Identify } from '@libp2p/identify'
 import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -41,7 +42,10 @@ import { coalescing } from '../src/core/node/coalesce.js'
 import { silentLogger } from '../src/core/node/silent-logger.js'
 import { SilentPeerReaper, watchedBy } from '../src/core/node/silent-peers.js'
 import { fastX25519 } from '../src/native/fast-x25519.js'
+import { CircuitLimits } from './circuit-limits.js'
+import type { ConnectionSource } from './circuit-limits.js'
 import type { RelayConfig } from './config.js'
+import { ConnectionsPerIp } from './ip-limits.js'
 import { webSocketsBehindHttp } from './ws-bridge.js'
 import type { WebSocketBridge } from './ws-bridge.js'
 
@@ -63,6 +67,8 @@ export interface RelayNodeInit {
   /** Multiaddrs to announce for browsers (the HTTP port, as `/ws`), known once HTTP listens. */
   wsAnnounce: string[]
   bridge: WebSocketBridge
+  /** libp2p's metrics implementation (relay/metrics.ts); none when absent. */
+  metrics?: Libp2pOptions['metrics']
 }
 
 /** The part of libp2p's connection manager that `linearConnectionList` replaces. */
@@ -91,7 +97,18 @@ function linearConnectionList () {
   }
 }
 
-export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge }: RelayNodeInit): Promise<RelayNode> {
+/** Hop and stop streams a connection may have open beyond its peer's circuits. */
+const HOP_STREAM_HEADROOM = 4
+
+/** The circuit relay service, with `limits` given the connection manager it counts circuits on. */
+function countingCircuits<C extends { connectionManager: ConnectionSource }, S> (limits: CircuitLimits, factory: (components: C) => S): (components: C) => S {
+  return (components) => {
+    limits.bind(components.connectionManager)
+    return factory(components)
+  }
+}
+
+export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge, metrics }: RelayNodeInit): Promise<RelayNode> {
   // Node carves Buffers under half its pool size out of shared slabs; one long-lived slice keeps
   // its whole slab. With 8 KiB slabs a connection's few long-lived small buffers held ~6 KiB;
   // 512-byte slabs keep the tiny per-message buffers (length prefixes, frame headers) pooled,
@@ -99,8 +116,11 @@ export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge 
   // Process-wide, and the relay is the process.
   Buffer.poolSize = 512
   const reaper = new SilentPeerReaper(config.idleTimeout * 1000)
+  const perIp = new ConnectionsPerIp(config.maxConnectionsPerIp)
+  const circuits = new CircuitLimits({ maxCircuits: config.maxCircuits, maxCircuitsPerPeer: config.maxCircuitsPerPeer })
   return await createLibp2p({
     privateKey,
+    metrics,
     logger: process.env.DEBUG == null || process.env.DEBUG === '' ? silentLogger() : undefined,
     addresses: {
       listen: [`/ip4/${config.host}/tcp/${config.tcpPort}`, INTERNAL_WS_LISTEN],
@@ -116,7 +136,8 @@ export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge 
     // peers ping the relay every 30 s; the relay answers and sends no pings of its own
     streamMuxers: [yamux({ enableKeepAlive: false })],
     // every connection is watched for silence (SilentPeerReaper): the relay pings no one
-    connectionGater: watchedBy(reaper),
+    // every connection is capped per IP address, every circuit counted (./ip-limits.ts, ./circuit-limits.ts)
+    connectionGater: watchedBy(reaper, { ...perIp.gater(), ...circuits.gater() }),
     connectionManager: {
       maxConnections: config.maxConnections,
       // browsers behind one NAT, and every peer behind a TLS proxy, share an address
@@ -131,7 +152,7 @@ export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge 
       // peers identify the relay to learn it relays; the relay has no use for their details
       identify: identify({ runOnConnectionOpen: false }),
       ping: ping(),
-      relay: circuitRelayServer({
+      relay: countingCircuits(circuits, circuitRelayServer({
         reservations: {
           maxReservations: config.maxReservations,
           reservationTtl: 60 * 60 * 1000,
@@ -140,9 +161,12 @@ export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge 
           defaultDataLimit: BigInt(config.relayDataLimit),
           defaultDurationLimit: config.relayDurationLimit * 1000
         },
-        maxInboundHopStreams: 64,
-        maxOutboundStopStreams: Math.max(300, config.maxReservations)
-      })
+        // a circuit holds its caller's hop stream and its callee's stop stream open; the gater
+        // refuses a peer's circuits past its cap with PERMISSION_DENIED; these stream caps only
+        // stop what gets past it (reservation renewals, refused requests on their way out)
+        maxInboundHopStreams: config.maxCircuitsPerPeer + HOP_STREAM_HEADROOM,
+        maxOutboundStopStreams: config.maxCircuitsPerPeer + HOP_STREAM_HEADROOM
+      }))
     }
   })
 }

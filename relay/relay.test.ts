@@ -18,7 +18,7 @@ describe('relay configuration', () => {
   })
 
   it('refuses a bad value, naming it and where it came from', () => {
-    expect(() => loadConfig(['--port', 'eighty'], {})).toThrow(new ConfigError('--port: port must be a port number (0-65535), got "eighty"'))
+    expect(() => loadConfig(['--port', 'eighty'], {})).toThrow(new ConfigError('--port: port must be a port number (0-65535), got "eighty"', { option: 'port', source: '--port' }))
     expect(() => loadConfig([], { STARLING_MAX_RESERVATIONS: '-3' })).toThrow(/STARLING_MAX_RESERVATIONS: max-reservations must be a positive whole number/)
     expect(() => loadConfig(['--no-such-flag'], {})).toThrow(/no-such-flag/)
   })

@@ -155,6 +155,8 @@ export async function startStarlingRelay (init: StarlingRelayInit): Promise<Rela
       '--ice-servers', 'none',
       '--max-reservations', String(init.maxReservations),
       '--max-connections', String(init.maxConnections),
+      // thousands of clients on one loopback address: no per-IP cap here
+      '--max-connections-per-ip', '0',
       ...(init.args ?? [])
     ],
     nodeArgs: init.nodeArgs,
