@@ -10,13 +10,18 @@ import { promisify } from 'node:util'
 import { brotliCompress, constants as zlib, gzip } from 'node:zlib'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AgentEntry } from '../src/core/registry/protocol.js'
+import type { HttpRoute } from './metrics.js'
 import type { WebSocketBridge } from './ws-bridge.js'
 
 export interface RelayHttpInit {
   appDir: string
   bridge: WebSocketBridge
-  /** `GET /health` body. */
+  /** `GET /health` body; `status: "stopping"` answers 503 so load balancers move away. */
   health: () => Record<string, unknown>
+  /** `GET /metrics`: Prometheus exposition text. Absent: 404. */
+  metrics?: () => Promise<{ contentType: string, body: string }>
+  /** Told of every answered request (for metrics); must be cheap. */
+  onAnswered?: (route: HttpRoute, status: number) => void
   /** The relay's PeerID and dialable multiaddrs, best first for a client that reached us at `host`. */
   relayInfo: (host: string | undefined) => RelayInfo
   agents: (query: { skill?: string, tags?: string[], limit?: number }) => AgentEntry[]
@@ -48,6 +53,10 @@ const CONTENT_TYPES: Record<string, string> = {
 export function createRelayHttpServer (init: RelayHttpInit): Server {
   const compressed = new CompressedFiles()
   const server = createServer((req, res) => {
+    if (init.onAnswered != null) {
+      const answered = init.onAnswered
+      res.once('finish', () => { answered(routeOf(req), res.statusCode) })
+    }
     handle(init, compressed, req, res).catch((err: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' })
       else res.destroy(err instanceof Error ? err : undefined)
@@ -71,9 +80,18 @@ async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: In
     return
   }
   switch (url.pathname) {
-    case '/health':
-      sendJson(res, 200, init.health())
+    case '/health': {
+      const body = init.health()
+      sendJson(res, body.status === 'stopping' ? 503 : 200, body)
       return
+    }
+    case '/metrics': {
+      if (init.metrics == null) break
+      const { contentType, body } = await init.metrics()
+      res.writeHead(200, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' })
+      res.end(req.method === 'HEAD' ? undefined : body)
+      return
+    }
     case '/api/v1/relay':
       sendJson(res, 200, init.relayInfo(req.headers.host))
       return
@@ -96,6 +114,19 @@ async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: In
     return
   }
   await serveStatic(init.appDir, compressed, url.pathname, req, res)
+}
+
+/** The route a request took, from a fixed set (a label per path would grow without bound). */
+function routeOf (req: IncomingMessage): HttpRoute {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return 'method_not_allowed'
+  const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+  switch (path) {
+    case '/health': return 'health'
+    case '/metrics': return 'metrics'
+    case '/api/v1/relay': return 'api_relay'
+    case '/api/v1/agents': return 'api_agents'
+  }
+  return path.startsWith('/api/') ? 'api_other' : 'static'
 }
 
 /** Types worth compressing (text); images and fonts are compressed already. */

@@ -1,9 +1,16 @@
 /**
  * `npm run relay` / the relay process: reads the configuration, starts the relay, prints where
- * to find it, and shuts down cleanly on SIGINT or SIGTERM.
+ * to find it, and shuts down gracefully on SIGINT or SIGTERM (a second signal exits at once).
+ *
+ * Two kinds of output on stdout: the start banner, for a person at a terminal (and the e2e
+ * harness, which waits for its "Open http://..." line), and the operational log, JSON lines.
  */
 import { ConfigError, loadConfig, usage } from './config.js'
+import { createRelayLogger } from './logger.js'
 import { startRelay } from './relay.js'
+
+/** Exit codes for a relay stopped by a second signal: 128 + the signal's number, as shells do. */
+const SIGNAL_EXIT_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143 }
 
 async function main (): Promise<void> {
   let config
@@ -18,26 +25,39 @@ async function main (): Promise<void> {
     console.log(usage())
     return
   }
-  const relay = await startRelay(config)
+  const log = createRelayLogger(config.logLevel)
+  if (config.configFile != null) log.info({ event: 'relay.config', file: config.configFile }, `configuration read from ${config.configFile}`)
+  const relay = await startRelay(config, { log })
   console.log('Starling relay')
   console.log(`  Open ${relay.url} in a browser`)
   console.log(`  PeerID ${relay.peerId}`)
   console.log('  Multiaddrs:')
   for (const addr of relay.multiaddrs()) console.log(`    ${addr}`)
   console.log(`  Limits: ${config.maxReservations} reservations, ${config.relayDataLimit} bytes and ${config.relayDurationLimit} s per relayed connection`)
+  console.log(`  Metrics at ${relay.url}/metrics, health at ${relay.url}/health`)
+  log.info({ event: 'relay.started', url: relay.url, peerId: relay.peerId, multiaddrs: relay.multiaddrs() }, 'relay started')
 
   let stopping = false
-  const shutdown = (signal: string): void => {
-    if (stopping) return
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      // the operator asked twice: do not wait for anything
+      log.warn({ event: 'relay.forced_exit', signal }, 'second signal, exiting now')
+      log.flush()
+      process.exit(SIGNAL_EXIT_CODES[signal] ?? 1)
+    }
     stopping = true
-    console.log(`Received ${signal}, stopping the relay`)
-    relay.stop().then(() => process.exit(0), (err: unknown) => {
-      console.error('error while stopping:', err)
+    log.info({ event: 'relay.signal', signal }, `received ${signal}, stopping`)
+    relay.stop().then(() => {
+      log.flush()
+      process.exit(0)
+    }, (err: unknown) => {
+      log.error({ event: 'relay.stop_failed', err }, 'error while stopping')
+      log.flush()
       process.exit(1)
     })
   }
-  process.on('SIGINT', () => { shutdown('SIGINT') })
-  process.on('SIGTERM', () => { shutdown('SIGTERM') })
+  process.on('SIGINT', shutdown)
+  process.on('SIGTERM', shutdown)
 }
 
 main().catch((err: unknown) => {

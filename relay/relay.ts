@@ -9,7 +9,13 @@ import type { AddressInfo } from 'node:net'
 import { loadOrCreateKey } from '../src/native/key-file.js'
 import { STARLING_VERSION } from '../src/core/node/create-node.js'
 import type { RelayConfig } from './config.js'
+import { HealthMonitor } from './health.js'
+import type { HealthMonitorInit } from './health.js'
 import { createRelayHttpServer } from './http.js'
+import { DEFAULT_HTTP_DRAIN_MS, HttpDrain } from './http-drain.js'
+import { silentRelayLogger } from './logger.js'
+import type { RelayLogger } from './logger.js'
+import { countReservationRefusals, RelayMetrics } from './metrics.js'
 import { createRelayNode } from './node.js'
 import type { RelayNode } from './node.js'
 import { Registry } from './registry/registry.js'
@@ -24,11 +30,28 @@ export interface RunningRelay {
   peerId: string
   /** Dialable addresses, each ending in `/p2p/<relay>`. */
   multiaddrs: () => string[]
-  stop: () => Promise<void>
+  metrics: RelayMetrics
+  /**
+   * Stops gracefully: refuses new connections and registry streams, lets HTTP requests in flight
+   * finish (up to `graceMs`), then closes libp2p. Calling it again returns the same promise.
+   */
+  stop: (graceMs?: number) => Promise<void>
 }
 
-export async function startRelay (config: RelayConfig): Promise<RunningRelay> {
+export interface StartRelayOptions {
+  /** Operational log (JSON lines); silent when absent, so in-process relays in tests are quiet. */
+  log?: RelayLogger
+  /** Thresholds for "degraded" (relay/health.ts); tests set them, operators keep the defaults. */
+  health?: HealthMonitorInit
+}
+
+export async function startRelay (config: RelayConfig, options: StartRelayOptions = {}): Promise<RunningRelay> {
   const startedAt = Date.now()
+  const log = options.log ?? silentRelayLogger()
+  const metrics = new RelayMetrics()
+  const healthMonitor = new HealthMonitor(options.health)
+  let stopping = false
+  let lastVerdict: 'ok' | 'degraded' = 'ok'
   const privateKey = await loadOrCreateKey(join(config.dataDir, 'relay.key'))
   const bridge = new WebSocketBridge()
   // the HTTP server starts first (its port goes into the node's addresses); until the node
@@ -39,15 +62,34 @@ export async function startRelay (config: RelayConfig): Promise<RunningRelay> {
   const server = createRelayHttpServer({
     appDir: config.appDir,
     bridge,
-    health: () => ({
-      status: parts.node?.status === 'started' ? 'ok' : 'starting',
-      version: STARLING_VERSION,
-      peerId: parts.node?.peerId.toString(),
-      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
-      connectedPeers: parts.node?.getPeers().length ?? 0,
-      reservations: parts.node?.services.relay.reservations.size ?? 0,
-      agents: parts.service?.registry.size ?? 0
-    }),
+    health: () => {
+      const reservations = parts.node?.services.relay.reservations.size ?? 0
+      const agents = parts.service?.registry.size ?? 0
+      const verdict = healthMonitor.check({
+        reservations: { used: reservations, max: config.maxReservations },
+        connections: { used: parts.node?.getConnections().length ?? 0, max: config.maxConnections },
+        agents: { used: agents, max: config.maxAgents }
+      })
+      // a change is logged once, not every probe: probes come every few seconds
+      if (verdict.status !== lastVerdict) {
+        lastVerdict = verdict.status
+        if (verdict.status === 'degraded') log.warn({ event: 'health.degraded', reasons: verdict.reasons }, 'relay degraded')
+        else log.info({ event: 'health.ok' }, 'relay healthy again')
+      }
+      return {
+        status: stopping ? 'stopping' : parts.node?.status === 'started' ? verdict.status : 'starting',
+        reasons: verdict.reasons,
+        version: STARLING_VERSION,
+        peerId: parts.node?.peerId.toString(),
+        uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+        connectedPeers: parts.node?.getPeers().length ?? 0,
+        reservations,
+        agents,
+        eventLoopLagMs: verdict.eventLoopLagMs
+      }
+    },
+    metrics: async () => await metrics.render(),
+    onAnswered: (route, status) => { metrics.httpRequests.inc({ route, status: String(status) }) },
     relayInfo: (host) => ({
       peerId: parts.node?.peerId.toString() ?? '',
       multiaddrs: preferFor(host, multiaddrs()),
@@ -58,19 +100,47 @@ export async function startRelay (config: RelayConfig): Promise<RunningRelay> {
       return service == null ? [] : service.registry.discover(query).map(e => service.describe(e))
     }
   })
+  const drain = new HttpDrain(server)
   server.listen(config.port, config.host)
   await once(server, 'listening')
   const httpPort = (server.address() as AddressInfo).port
 
-  const node = await createRelayNode({ config, privateKey, bridge, wsAnnounce: hostsFor(config.host).map(ip => `/ip4/${ip}/tcp/${httpPort}/ws`) })
+  const node = await createRelayNode({
+    config,
+    privateKey,
+    bridge,
+    wsAnnounce: hostsFor(config.host).map(ip => `/ip4/${ip}/tcp/${httpPort}/ws`),
+    metrics: metrics.libp2pMetrics()
+  }).catch((err: unknown) => {
+    // a relay that fails to start leaves nothing listening or ticking behind it
+    server.close()
+    healthMonitor.stop()
+    throw err
+  })
+  if (!countReservationRefusals(node.services.relay, metrics)) {
+    log.warn({ event: 'metrics.unavailable', metric: 'reservation_refused' }, 'cannot count refused reservations with this @libp2p/circuit-relay-v2')
+  }
   const service = new RegistryService(node, {
     registry: new Registry({ maxEntries: config.maxAgents }),
-    relayAddrs: multiaddrs
+    relayAddrs: multiaddrs,
+    metrics,
+    log
   })
   await service.start()
   parts.node = node
   parts.service = service
+  if (log.isLevelEnabled('debug')) {
+    // per-peer events only when asked for: at thousands of peers they are most of the log
+    node.addEventListener('peer:connect', (evt) => { log.debug({ event: 'peer.connect', peer: evt.detail.toString() }, 'peer connected') })
+    node.addEventListener('peer:disconnect', (evt) => { log.debug({ event: 'peer.disconnect', peer: evt.detail.toString() }, 'peer disconnected') })
+  }
+  metrics.bind({
+    connections: () => node.getConnections(),
+    reservations: () => node.services.relay.reservations.size,
+    registryEntries: () => service.registry.size
+  })
 
+  let stopped: Promise<void> | undefined
   const urlHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host
   return {
     node,
@@ -78,11 +148,23 @@ export async function startRelay (config: RelayConfig): Promise<RunningRelay> {
     url: `http://${urlHost}:${httpPort}`,
     peerId: node.peerId.toString(),
     multiaddrs,
-    stop: async () => {
-      server.close()
-      server.closeAllConnections()
-      await service.stop()
-      await node.stop()
+    metrics,
+    stop: async (graceMs = DEFAULT_HTTP_DRAIN_MS) => {
+      stopped ??= (async () => {
+        stopping = true
+        // the HTTP listener closes at once (drain() closes it before its first await)
+        const drained = drain.drain(graceMs)
+        log.info({ event: 'relay.stopping', httpRequestsInFlight: drain.requestsInFlight }, 'stopping: no new connections, finishing requests in flight')
+        // registry calls are answered synchronously as they arrive: once no new registry stream
+        // is accepted, what is left is writing answers, which libp2p's stop flushes
+        await service.stop()
+        const finished = await drained
+        if (!finished) log.warn({ event: 'http.drain_timeout', graceMs }, 'HTTP requests still in flight at the deadline were cut')
+        await node.stop()
+        healthMonitor.stop()
+        log.info({ event: 'relay.stopped' }, 'relay stopped')
+      })()
+      await stopped
     }
   }
 }

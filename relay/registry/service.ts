@@ -12,6 +12,8 @@ import type { AgentEntry, DiscoverResult, PublishResult } from '../../src/core/r
 import { checkCard } from '../../src/core/registry/card-schema.js'
 import { RegistryFullError } from './registry.js'
 import type { Registry, RegistryEntry } from './registry.js'
+import type { RelayLogger } from '../logger.js'
+import type { RefusalReason, RegistryOp, RegistryOutcome, RelayMetrics } from '../metrics.js'
 
 const log = logger('starling:relay:registry')
 
@@ -19,6 +21,8 @@ const log = logger('starling:relay:registry')
 export const DEFAULT_SWEEP_INTERVAL_MS = 10_000
 /** Registry streams one peer may hold open at once. */
 export const MAX_REGISTRY_STREAMS_PER_PEER = 2
+/** How long a registry stream may stay open with no call, in ms. */
+export const REGISTRY_STREAM_IDLE_MS = 30_000
 /** Registry calls in flight on one stream. */
 export const MAX_REGISTRY_CALLS_PER_STREAM = 8
 
@@ -27,6 +31,30 @@ export interface RegistryServiceInit {
   /** The relay's own addresses (with `/p2p/<relay>`), to build each agent's circuit addresses. */
   relayAddrs: () => string[]
   sweepIntervalMs?: number
+  /** Counts and times every call (relay/metrics.ts). */
+  metrics?: RelayMetrics
+  /** Operational log: publishes, removals and refusals, at debug. */
+  log?: RelayLogger
+}
+
+/** The metric label of a registry method: a fixed set, whatever a peer sends. */
+function opOf (method: string): RegistryOp {
+  switch (method) {
+    case RegistryMethod.Publish: return 'publish'
+    case RegistryMethod.Remove: return 'remove'
+    case RegistryMethod.Discover: return 'discover'
+    default: return 'other'
+  }
+}
+
+/** Why a registry call was refused, from its error code. */
+function refusalOf (code: number): RefusalReason {
+  switch (code) {
+    case RpcErrorCode.Forbidden: return 'forbidden'
+    case RpcErrorCode.Unavailable: return 'registry_full'
+    case RpcErrorCode.MethodNotFound: return 'unknown_method'
+    default: return 'invalid_params'
+  }
 }
 
 export class RegistryService {
@@ -34,6 +62,8 @@ export class RegistryService {
   private readonly node: Libp2p
   private readonly relayAddrs: () => string[]
   private readonly sweepIntervalMs: number
+  private readonly metrics?: RelayMetrics
+  private readonly opsLog?: RelayLogger
   private sweeper?: ReturnType<typeof setInterval>
 
   constructor (node: Libp2p, init: RegistryServiceInit) {
@@ -41,6 +71,8 @@ export class RegistryService {
     this.registry = init.registry
     this.relayAddrs = init.relayAddrs
     this.sweepIntervalMs = init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
+    this.metrics = init.metrics
+    this.opsLog = init.log
   }
 
   async start (): Promise<void> {
@@ -83,12 +115,33 @@ export class RegistryService {
     await serveRpc(stream, {
       maxFrameBytes: REGISTRY_MAX_FRAME_BYTES,
       maxInFlight: MAX_REGISTRY_CALLS_PER_STREAM,
+      // clients close their registry stream after 5 s without a call; one held open and silent is not a client's
+      idleTimeoutMs: REGISTRY_STREAM_IDLE_MS,
       handler: (request) => this.call(request, caller)
     })
   }
 
   /** One registry call from `caller`. Exported behaviour: every refusal says why. */
   call (request: JsonRpcRequest, caller: string): JsonRpcResponse {
+    const metrics = this.metrics
+    if (metrics == null && this.opsLog == null) return this.answer(request, caller)
+    const op = opOf(request.method)
+    const run = (): { result: JsonRpcResponse, outcome: RegistryOutcome, refusal?: RefusalReason } => {
+      const result = this.answer(request, caller)
+      if (!('error' in result)) {
+        if (op !== 'discover') this.opsLog?.debug({ event: `registry.${op}`, peer: caller }, `registry ${op}`)
+        return { result, outcome: 'ok' }
+      }
+      const refusal = refusalOf(result.error.code)
+      // per call at debug: a flood of bad calls must not become a flood of log lines (the
+      // refusal counters carry the volume; a full registry shows in /health)
+      this.opsLog?.debug({ event: 'registry.refused', op, peer: caller, reason: refusal, detail: result.error.message }, 'registry call refused')
+      return { result, outcome: 'refused', refusal }
+    }
+    return metrics == null ? run().result : metrics.measureRegistryCall(op, run)
+  }
+
+  private answer (request: JsonRpcRequest, caller: string): JsonRpcResponse {
     const id = request.id ?? null
     const params = request.params ?? {}
     if (!isObject(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an object')

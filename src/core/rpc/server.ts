@@ -52,6 +52,11 @@ export interface ServeRpcInit {
    * fit what the relay still allows are refused (-32086) instead of being cut.
    */
   connection?: { limits?: ConnectionLimits }
+  /**
+   * Closes the stream when no request is in flight and nothing has arrived for this long, in ms
+   * (default: never). For protocols whose clients open a stream per burst of calls.
+   */
+  idleTimeoutMs?: number
 }
 
 /**
@@ -171,6 +176,7 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
       respond(errorResponse(request.id, RpcErrorCode.InternalError, 'internal error'))
     } finally {
       inFlight.delete(request.id)
+      if (inFlight.size === 0) armIdle()
       maybeFinish()
     }
   }
@@ -204,7 +210,22 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
     void run(withId)
   }
 
+  let idleTimer: ReturnType<typeof setTimeout> | undefined
+  const armIdle = (): void => {
+    if (init.idleTimeoutMs == null || closing || unreadable) return
+    clearTimeout(idleTimer)
+    idleTimer = setTimeout(() => {
+      if (inFlight.size > 0) return
+      log('closing stream %s: idle for %d ms', stream.id, init.idleTimeoutMs)
+      unreadable = true
+      remoteDone = true
+      closeSoon(stream, new Error(`no request for ${init.idleTimeoutMs} ms`))
+    }, init.idleTimeoutMs)
+  }
+  armIdle()
+
   stream.addEventListener('message', (evt) => {
+    armIdle()
     if (unreadable) return
     allowance?.recordReceived(evt.data.byteLength)
     try {
@@ -230,10 +251,16 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
     }
   })
   stream.addEventListener('remoteCloseWrite', () => {
+    if (!unreadable && decoder.bufferedBytes > 0) {
+      // the remote ended inside a frame (or a fragmented message): say so before closing
+      respond(errorResponse(null, RpcErrorCode.ParseError, `parse error: the stream ended inside a message (${decoder.bufferedBytes} bytes of it were received)`))
+      decoder.clear()
+    }
     remoteDone = true
     maybeFinish()
   })
   stream.addEventListener('close', () => {
+    clearTimeout(idleTimer)
     decoder.clear()
     for (const controller of inFlight.values()) controller.abort()
     onClosed()
