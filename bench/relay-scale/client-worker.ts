@@ -27,7 +27,11 @@ import type { Ping } from '@libp2p/ping'
 import { silentLogger } from '../../src/core/node/silent-logger.js'
 import { fastX25519 } from '../../src/native/fast-x25519.js'
 import { coalescing } from '../../src/core/node/coalesce.js'
-import type { FromWorker, ToWorker } from './protocol.js'
+import { buildAgentCard } from '../../src/core/a2a/binding.js'
+import { RpcClient } from '../../src/core/rpc/client.js'
+import { REGISTRY_MAX_FRAME_BYTES, REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
+import type { PublishResult } from '../../src/core/registry/protocol.js'
+import type { FromWorker, ToWorker, WorkerStats } from './protocol.js'
 
 type Client = Libp2p<{ identify: Identify, ping: Ping }>
 
@@ -112,6 +116,7 @@ async function addClient (relayAddr: string, errors: Map<string, number>): Promi
       relayPeer ??= connection.remotePeer
       await done
       clients.push(node)
+      if (registry != null) publishing(node, relay, registry)
       progress()
       return
     } catch (err) {
@@ -174,8 +179,107 @@ function stopPinging (): void {
   pingTimers.clear()
 }
 
+// ---- registry publishing (the soak, ../soak.ts): only after a `registry` message ----
+
+/** Time one publish (stream, request, answer) may take, as a Starling peer's registry client allows. */
+const PUBLISH_TIMEOUT_MS = 10_000
+
+interface RegistryMode { ttlSeconds: number, buckets: number, offset: number, stride: number }
+interface Publisher { timer?: ReturnType<typeof setTimeout>, reserved: boolean, published: boolean, stopped: boolean }
+
+let registry: RegistryMode | undefined
+let publishers = 0
+const live = new Set<Publisher>()
+const stats: Omit<WorkerStats, 'clients' | 'reservedNow' | 'publishedNow'> = {
+  publishes: 0, publishFailures: 0, renewals: 0, renewFailures: 0, reservationLosses: 0, reservationRegains: 0, relayDisconnects: 0, errors: {}
+}
+
+function countError (key: string): void {
+  stats.errors[key] = (stats.errors[key] ?? 0) + 1
+}
+
+/** Publishes `node`'s card now and renews it until the worker stops; watches its reservation. */
+function publishing (node: Client, relay: string, mode: RegistryMode): void {
+  const number = mode.offset + mode.stride * publishers++
+  const peerId = node.peerId.toString()
+  const card = buildAgentCard(peerId, {
+    name: `soak client ${number}`,
+    description: 'a soak-test client that holds a reservation and keeps its card published',
+    skills: [{ id: `soak-${number % mode.buckets}`, tags: ['soak'] }]
+  })
+  const state: Publisher = { reserved: true, published: false, stopped: false }
+  live.add(state)
+  const hasCircuit = (): boolean => node.getMultiaddrs().some(ma => ma.toString().includes(`/p2p/${relay}/p2p-circuit`))
+  const check = (): void => {
+    if (state.stopped) return
+    const has = hasCircuit()
+    if (state.reserved && !has) stats.reservationLosses++
+    if (!state.reserved && has) stats.reservationRegains++
+    state.reserved = has
+  }
+  node.addEventListener('self:peer:update', check)
+  node.addEventListener('peer:disconnect', (evt) => {
+    if (!state.stopped && evt.detail.toString() === relay) stats.relayDisconnects++
+    check()
+  })
+
+  const schedule = (seconds: number): void => {
+    if (state.stopped) return
+    state.timer = setTimeout(() => { void publish(true) }, Math.max(1, seconds / 2) * 1000)
+  }
+  const publish = async (renewal: boolean): Promise<void> => {
+    state.timer = undefined
+    if (renewal) stats.renewals++
+    else stats.publishes++
+    const signal = AbortSignal.timeout(PUBLISH_TIMEOUT_MS)
+    let rpc: RpcClient | undefined
+    try {
+      if (relayPeer == null) throw new Error('no relay peer')
+      const stream = await node.dialProtocol(relayPeer, REGISTRY_PROTOCOL, { signal })
+      rpc = new RpcClient(stream, { maxFrameBytes: REGISTRY_MAX_FRAME_BYTES })
+      const result = await rpc.request(RegistryMethod.Publish, { card, ttlSeconds: mode.ttlSeconds }, { signal }) as PublishResult
+      state.published = true
+      schedule(result.ttlSeconds)
+    } catch (err) {
+      if (state.stopped) return
+      state.published = false
+      if (renewal) stats.renewFailures++
+      else stats.publishFailures++
+      countError(`${renewal ? 'renew' : 'publish'}: ${(err as Error).message ?? String(err)}`)
+      // as the registry client does: try again after half of min(30 s, TTL)
+      schedule(Math.min(30, mode.ttlSeconds))
+    } finally {
+      await rpc?.close().catch(() => {})
+    }
+  }
+  void publish(false)
+}
+
+function stopPublishing (): void {
+  for (const state of live) {
+    state.stopped = true
+    clearTimeout(state.timer)
+  }
+}
+
+function workerStats (): WorkerStats {
+  let reservedNow = 0
+  let publishedNow = 0
+  for (const state of live) {
+    if (state.reserved) reservedNow++
+    if (state.published) publishedNow++
+  }
+  return { clients: clients.length, reservedNow: registry == null ? clients.length : reservedNow, publishedNow, ...stats, errors: { ...stats.errors } }
+}
+
 process.on('message', (message: ToWorker) => {
   switch (message.type) {
+    case 'registry':
+      registry = { ttlSeconds: message.ttlSeconds, buckets: Math.max(1, message.buckets), offset: message.offset, stride: Math.max(1, message.stride) }
+      break
+    case 'stats':
+      send({ type: 'stats', stats: workerStats() })
+      break
     case 'grow':
       grow(message.count, message.relayAddr, message.concurrency).catch((err: unknown) => {
         send({ type: 'error', message: (err as Error).stack ?? String(err) })
@@ -195,6 +299,7 @@ process.on('message', (message: ToWorker) => {
     case 'stop':
       // the clients' sockets close with the process; the relay is stopped by then or sees resets
       stopPinging()
+      stopPublishing()
       send({ type: 'stopped' })
       process.exit(0)
   }

@@ -15,6 +15,15 @@ export type ToWorker =
   | { type: 'halt' }
   /** Stop every client, then exit. */
   | { type: 'stop' }
+  /**
+   * (The soak, ../soak.ts.) Every client reserved from now on also publishes its agent card to
+   * the relay's registry with this TTL and renews it at half the TTL granted, as a Starling
+   * peer's registry client does. Client number `offset + stride × k` of this worker has the
+   * skill `soak-<number mod buckets>`, so that a discover per bucket counts the whole registry.
+   */
+  | { type: 'registry', ttlSeconds: number, buckets: number, offset: number, stride: number }
+  /** (The soak.) Answered with `stats`. */
+  | { type: 'stats' }
 
 export type FromWorker =
   | { type: 'ready' }
@@ -25,3 +34,28 @@ export type FromWorker =
   | { type: 'pinging', clients: number }
   | { type: 'stopped' }
   | { type: 'error', message: string }
+  | { type: 'stats', stats: WorkerStats }
+
+/** What a worker's clients have been through since it started (counters only grow). */
+export interface WorkerStats {
+  /** Clients that got a reservation (and kept running). */
+  clients: number
+  /** Clients whose circuit address through the relay is there now. */
+  reservedNow: number
+  /** Clients whose last publish (or renewal) succeeded. */
+  publishedNow: number
+  /** First publishes, and those that failed. */
+  publishes: number
+  publishFailures: number
+  /** Renewals, and those that failed. */
+  renewals: number
+  renewFailures: number
+  /** A client's circuit address went away (its reservation was lost or not refreshed). */
+  reservationLosses: number
+  /** ... and came back. */
+  reservationRegains: number
+  /** A client's connection to the relay closed. */
+  relayDisconnects: number
+  /** Registry failures by message (`publish: …`, `renew: …`). */
+  errors: Record<string, number>
+}
