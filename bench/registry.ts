@@ -54,7 +54,8 @@ export async function registrySection (context: BenchContext): Promise<SectionRe
   }
 
   context.progress('registry: over the protocol')
-  const relay = await testRelay({ maxAgents: Math.max(...sizes) + 100 })
+  // one client publishes and discovers as fast as it can: no per-peer rate limit here
+  const relay = await testRelay({ maxAgents: Math.max(...sizes) + 100, registryCallsPerSecond: 1_000_000 })
   const client = await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
   try {
     const rpc = new RpcClient(await client.dialProtocol(multiaddr(tcpAddr(relay)), REGISTRY_PROTOCOL))

@@ -54,6 +54,7 @@ export interface RelayConfig {
   idleTimeout: number
   /** Registry entries held at once. */
   maxAgents: number
+  registryCallsPerSecond: number
   /** STUN/TURN URLs browsers use to set up direct WebRTC connections (handed out by /api/v1/relay). */
   iceServers: string[]
   /** The config file that was read, if any (absolute path). */
@@ -97,6 +98,7 @@ export const OPTIONS: Record<OptionKey, Option> = {
   newConnectionsPerHost: { flag: 'new-connections-per-host', env: 'STARLING_NEW_CONNECTIONS_PER_HOST', default: '100', kind: 'count', help: 'new inbound connections accepted per second from one IP address (a NAT or a proxy puts many peers behind one)' },
   idleTimeout: { flag: 'idle-timeout', env: 'STARLING_IDLE_TIMEOUT', default: '120', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds a peer may stay silent before its connection is closed (libp2p peers ping every 30 s; the relay pings no one)' },
   maxAgents: { flag: 'max-agents', env: 'STARLING_MAX_AGENTS', default: '10000', kind: 'count', help: 'registry entries held at once' },
+  registryCallsPerSecond: { flag: 'registry-calls-per-second', env: 'STARLING_REGISTRY_CALLS_PER_SECOND', default: '10', kind: 'count', help: 'registry calls one peer may make per second, sustained (bursts of twice as many)' },
   iceServers: { flag: 'ice-servers', env: 'STARLING_ICE_SERVERS', default: 'stun:stun.l.google.com:19302', kind: 'list', help: 'comma-separated STUN/TURN URLs for browsers\' WebRTC ("none" for none)' }
 }
 

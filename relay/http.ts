@@ -12,6 +12,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AgentEntry } from '../src/core/registry/protocol.js'
 import type { HttpRoute } from './metrics.js'
 import type { WebSocketBridge } from './ws-bridge.js'
+import { MAX_TEXT_QUERY_LENGTH } from './registry/registry.js'
 
 export interface RelayHttpInit {
   appDir: string
@@ -24,7 +25,7 @@ export interface RelayHttpInit {
   onAnswered?: (route: HttpRoute, status: number) => void
   /** The relay's PeerID and dialable multiaddrs, best first for a client that reached us at `host`. */
   relayInfo: (host: string | undefined) => RelayInfo
-  agents: (query: { skill?: string, tags?: string[], limit?: number }) => AgentEntry[]
+  agents: (query: { skill?: string, tags?: string[], text?: string, limit?: number }) => AgentEntry[]
 }
 
 /** `GET /api/v1/relay`: how the PWA served by this relay reaches it. */
@@ -104,8 +105,13 @@ async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: In
         sendJson(res, 400, { error: 'limit must be a positive whole number' })
         return
       }
-      const agents = init.agents({ skill, tags: tags.length > 0 ? tags : undefined, limit })
-      sendJson(res, 200, agents.map(a => ({ peerId: a.peerId, card: a.card, addresses: a.addresses, expiresAt: a.expiresAt, online: a.online })))
+      const text = url.searchParams.get('text') ?? undefined
+      if (text != null && text.length > MAX_TEXT_QUERY_LENGTH) {
+        sendJson(res, 400, { error: `text must be at most ${MAX_TEXT_QUERY_LENGTH} characters` })
+        return
+      }
+      const agents = init.agents({ skill, tags: tags.length > 0 ? tags : undefined, text, limit })
+      sendJson(res, 200, agents.map(a => ({ peerId: a.peerId, card: a.card, addresses: a.addresses, expiresAt: a.expiresAt, online: a.online, ...(a.record != null ? { record: a.record } : {}) })))
       return
     }
   }

@@ -123,6 +123,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   const service = new RegistryService(node, {
     registry: new Registry({ maxEntries: config.maxAgents }),
     relayAddrs: multiaddrs,
+    rateLimit: { perSecond: config.registryCallsPerSecond, burst: 2 * config.registryCallsPerSecond },
     metrics,
     log
   })

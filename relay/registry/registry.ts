@@ -44,6 +44,10 @@ export interface RegistryEntry {
   expiresAt: number
   /** ms since the epoch the peer was last seen leaving, if it is gone now */
   offlineSince?: number
+  /** The publisher's signed agent record (base64), when it sent one the relay checked. */
+  record?: string
+  /** The signed record's sequence number: an older record never replaces a newer one. */
+  seq?: number
 }
 
 export interface DiscoverQuery {
@@ -106,7 +110,7 @@ export class Registry {
   }
 
   /** Publishes or renews `peerId`'s entry. The card must already be validated. */
-  publish (peerId: string, card: AgentCardJson, options: { ttlSeconds?: number, addresses: string[], online: boolean }): RegistryEntry {
+  publish (peerId: string, card: AgentCardJson, options: { ttlSeconds?: number, addresses: string[], online: boolean, record?: string, seq?: number }): RegistryEntry {
     const existing = this.entries.get(peerId)
     if (existing == null && this.entries.size >= this.maxEntries) {
       this.sweep()
@@ -120,7 +124,8 @@ export class Registry {
       addresses: options.addresses,
       publishedAt: now,
       expiresAt: now + clampTtl(options.ttlSeconds) * 1000,
-      offlineSince: options.online ? undefined : now
+      offlineSince: options.online ? undefined : now,
+      ...(options.record != null ? { record: options.record, seq: options.seq } : {})
     }
     this.entries.set(peerId, entry)
     this.index(entry)

@@ -18,11 +18,16 @@ import { RpcErrorCode } from '../../src/core/rpc/jsonrpc.js'
 import { collectFrames } from '../../src/core/rpc/testing.js'
 import type { FrameCollector } from '../../src/core/rpc/testing.js'
 import { REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { bytesToBase64 } from '../../src/core/a2a/parts.js'
+import { openAgentRecord, sealAgentRecord } from '../../src/core/registry/agent-record.js'
+import { base64ToBytes } from '../../src/core/a2a/parts.js'
 import { tcpAddr, testRelay } from '../../src/native/test-helpers.js'
 import type { RunningRelay } from '../relay.js'
 
-async function peer (): Promise<Libp2p> {
-  return await createLibp2p({ transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
+async function peer (privateKey?: PrivateKey): Promise<Libp2p> {
+  return await createLibp2p({ privateKey, transports: [tcp()], connectionEncrypters: [noise()], streamMuxers: [yamux()] })
 }
 
 describe('registry protocol on a relay', () => {
@@ -35,8 +40,8 @@ describe('registry protocol on a relay', () => {
     await relay.stop()
   })
 
-  async function registryClient (): Promise<{ node: Libp2p, rpc: RpcClient }> {
-    const node = await peer()
+  async function registryClient (privateKey?: PrivateKey): Promise<{ node: Libp2p, rpc: RpcClient }> {
+    const node = await peer(privateKey)
     nodes.push(node)
     const stream = await node.dialProtocol(multiaddr(tcpAddr(relay)), REGISTRY_PROTOCOL)
     return { node, rpc: new RpcClient(stream) }
@@ -48,6 +53,82 @@ describe('registry protocol on a relay', () => {
     const stream = await node.dialProtocol(multiaddr(tcpAddr(relay)), REGISTRY_PROTOCOL)
     return { stream, ...collectFrames(stream) }
   }
+
+  it('keeps a signed agent record with the entry, for anyone to check, and refuses one that does not hold', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const other = await generateKeyPair('Ed25519')
+    const { node, rpc } = await registryClient(key)
+    const me = node.peerId.toString()
+    const card = buildAgentCard(me, { name: 'signed', description: '', skills: [{ id: 'signed' }] })
+    const record = bytesToBase64(await sealAgentRecord(card, key, 100))
+    await rpc.request(RegistryMethod.Publish, { card, record })
+    const found = await rpc.request(RegistryMethod.Discover, { skill: 'signed' }) as { agents: Array<{ peerId: string, record?: string }> }
+    const held = found.agents[0]?.record
+    expect(held).toBe(record)
+    // anyone holding it checks who published the card, without the relay's word for it
+    expect((await openAgentRecord(base64ToBytes(held ?? ''))).peerId).toBe(me)
+    const http = await (await fetch(new URL('/api/v1/agents?skill=signed', relay.url))).json() as Array<{ record?: string }>
+    expect(http[0]?.record).toBe(record)
+
+    const refused = async (params: Record<string, unknown>): Promise<{ code: number, message: string }> =>
+      await rpc.request(RegistryMethod.Publish, params).then(() => ({ code: 0, message: 'accepted' }), (e: { rpcCode: number, message: string }) => ({ code: e.rpcCode, message: e.message }))
+    // changed after signing
+    const bytes = await sealAgentRecord(card, key, 200)
+    const at = Buffer.from(bytes).indexOf('"name":"signed"')
+    bytes[at + 9] = 'X'.charCodeAt(0)
+    expect(await refused({ card, record: bytesToBase64(bytes) })).toEqual({ code: RpcErrorCode.InvalidParams, message: expect.stringMatching(/signature does not verify/) })
+    // signed by someone else
+    expect(await refused({ card, record: bytesToBase64(await sealAgentRecord(card, other, 300)) })).toEqual({ code: RpcErrorCode.Forbidden, message: expect.stringMatching(/you are/) })
+    // a record of another card than the one published
+    const renamed = { ...card, name: 'renamed' }
+    expect(await refused({ card: renamed, record: bytesToBase64(await sealAgentRecord(card, key, 400)) })).toEqual({ code: RpcErrorCode.InvalidParams, message: expect.stringMatching(/another card/) })
+    // an older record replayed
+    expect(await refused({ card, record: bytesToBase64(await sealAgentRecord(card, key, 50)) })).toEqual({ code: RpcErrorCode.InvalidParams, message: expect.stringMatching(/not newer/) })
+    // not base64 at all
+    expect((await refused({ card, record: '%%%' })).code).toBe(RpcErrorCode.InvalidParams)
+    // and the entry is still the first record
+    const after = await rpc.request(RegistryMethod.Discover, { skill: 'signed' }) as { agents: Array<{ record?: string }> }
+    expect(after.agents[0]?.record).toBe(record)
+  })
+
+  it('limits calls per peer, saying when to try again, and leaves other peers alone', async () => {
+    const { rpc } = await registryClient()
+    const { rpc: quiet } = await registryClient()
+    // one after the other (the stream's cap on calls in flight is another limit)
+    const outcomes: string[] = []
+    for (let i = 0; i < 40; i++) {
+      outcomes.push(await rpc.request(RegistryMethod.Discover, {}).then(() => 'ok', (e: { rpcCode: number, message: string }) => `${e.rpcCode} ${e.message}`))
+    }
+    const limited = outcomes.filter(o => o !== 'ok')
+    expect(outcomes.filter(o => o === 'ok').length).toBeGreaterThanOrEqual(20)
+    expect(limited.length).toBeGreaterThan(0)
+    expect(limited[0]).toMatch(new RegExp(`^${RpcErrorCode.TooManyRequests} too many registry calls: at most 10 a second per peer \\(bursts of 20\\); try again in \\d+ ms$`))
+    expect(await quiet.request(RegistryMethod.Discover, {})).toEqual({ agents: [] })
+  })
+
+  it('finds agents by free text and pages through them with cursors', async () => {
+    const publishers = await Promise.all([1, 2, 3, 4, 5].map(async () => await registryClient()))
+    for (const [i, { node, rpc }] of publishers.entries()) {
+      await rpc.request(RegistryMethod.Publish, { card: buildAgentCard(node.peerId.toString(), { name: `Translator ${i}`, description: i % 2 === 0 ? 'French and German' : 'Italian', skills: [{ id: 'translate' }] }) })
+    }
+    const { rpc } = publishers[0]!
+    const french = await rpc.request(RegistryMethod.Discover, { text: 'transl fren' }) as { agents: Array<{ card: { name: string } }> }
+    expect(french.agents.map(a => a.card.name).sort()).toEqual(['Translator 0', 'Translator 2', 'Translator 4'])
+    const seen: string[] = []
+    let after: string | undefined
+    let pages = 0
+    do {
+      const page = await rpc.request(RegistryMethod.Discover, { skill: 'translate', limit: 2, paged: true, ...(after != null ? { after } : {}) }) as { agents: Array<{ peerId: string }>, next?: string }
+      seen.push(...page.agents.map(a => a.peerId))
+      after = page.next
+      pages++
+    } while (after != null)
+    expect(pages).toBe(3)
+    expect(new Set(seen).size).toBe(5)
+    const http = await (await fetch(new URL('/api/v1/agents?text=italian', relay.url))).json() as unknown[]
+    expect(http).toHaveLength(2)
+    await expect(rpc.request(RegistryMethod.Discover, { text: 'x'.repeat(201) })).rejects.toThrow(/text must be a string of at most 200 characters/)
+  })
 
   it('publishes, discovers over libp2p and HTTP, and removes', async () => {
     const { node, rpc } = await registryClient()

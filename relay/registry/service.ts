@@ -10,7 +10,11 @@ import { serveRpc } from '../../src/core/rpc/server.js'
 import { REGISTRY_MAX_FRAME_BYTES, REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
 import type { AgentEntry, DiscoverResult, PublishResult } from '../../src/core/registry/protocol.js'
 import { checkCard } from '../../src/core/registry/card-schema.js'
-import { RegistryFullError } from './registry.js'
+import { base64ToBytes } from '../../src/core/a2a/parts.js'
+import { InvalidAgentRecordError, MAX_AGENT_RECORD_BYTES, openAgentRecord } from '../../src/core/registry/agent-record.js'
+import { MAX_TEXT_QUERY_LENGTH, RegistryFullError } from './registry.js'
+import { PeerRateLimit } from './rate-limit.js'
+import type { RateLimitInit } from './rate-limit.js'
 import type { Registry, RegistryEntry } from './registry.js'
 import type { RelayLogger } from '../logger.js'
 import type { RefusalReason, RegistryOp, RegistryOutcome, RelayMetrics } from '../metrics.js'
@@ -35,6 +39,8 @@ export interface RegistryServiceInit {
   metrics?: RelayMetrics
   /** Operational log: publishes, removals and refusals, at debug. */
   log?: RelayLogger
+  /** Calls per peer (./rate-limit.ts). */
+  rateLimit?: RateLimitInit
 }
 
 /** The metric label of a registry method: a fixed set, whatever a peer sends. */
@@ -53,7 +59,30 @@ function refusalOf (code: number): RefusalReason {
     case RpcErrorCode.Forbidden: return 'forbidden'
     case RpcErrorCode.Unavailable: return 'registry_full'
     case RpcErrorCode.MethodNotFound: return 'unknown_method'
+    case RpcErrorCode.TooManyRequests: return 'rate_limited'
     default: return 'invalid_params'
+  }
+}
+
+/** A publish's signed record, once checked: its bytes and sequence, or why it was refused. */
+type CheckedRecord = { base64: string, seq: number } | { error: string, forbidden?: boolean }
+
+/**
+ * Checks a signed agent record sent with a publish: it must open (signature, domain, payload),
+ * be signed by the caller itself, and hold the very card published.
+ */
+async function checkRecord (value: unknown, card: unknown, caller: string): Promise<CheckedRecord> {
+  if (typeof value !== 'string' || value.length > Math.ceil(MAX_AGENT_RECORD_BYTES / 3) * 4) {
+    return { error: `record must be a base64 signed agent record of at most ${MAX_AGENT_RECORD_BYTES} bytes` }
+  }
+  try {
+    const record = await openAgentRecord(base64ToBytes(value))
+    if (record.peerId !== caller) return { error: `the record was signed by ${record.peerId}; you are ${caller}`, forbidden: true }
+    if (JSON.stringify(record.card) !== JSON.stringify(card)) return { error: 'the signed record holds another card than the one published' }
+    return { base64: value, seq: record.seq }
+  } catch (err) {
+    if (err instanceof InvalidAgentRecordError) return { error: err.message }
+    return { error: 'record is not base64' }
   }
 }
 
@@ -64,6 +93,9 @@ export class RegistryService {
   private readonly sweepIntervalMs: number
   private readonly metrics?: RelayMetrics
   private readonly opsLog?: RelayLogger
+  private readonly rateLimit: PeerRateLimit
+  /** Signed records checked for publishes in flight, by request. */
+  private readonly records = new WeakMap<JsonRpcRequest, CheckedRecord>()
   private sweeper?: ReturnType<typeof setInterval>
 
   constructor (node: Libp2p, init: RegistryServiceInit) {
@@ -73,6 +105,7 @@ export class RegistryService {
     this.sweepIntervalMs = init.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS
     this.metrics = init.metrics
     this.opsLog = init.log
+    this.rateLimit = new PeerRateLimit(init.rateLimit)
   }
 
   async start (): Promise<void> {
@@ -98,7 +131,8 @@ export class RegistryService {
       card: entry.card,
       addresses: entry.addresses,
       expiresAt: new Date(entry.expiresAt).toISOString(),
-      online: entry.offlineSince == null
+      online: entry.offlineSince == null,
+      ...(entry.record != null ? { record: entry.record } : {})
     }
   }
 
@@ -117,7 +151,13 @@ export class RegistryService {
       maxInFlight: MAX_REGISTRY_CALLS_PER_STREAM,
       // clients close their registry stream after 5 s without a call; one held open and silent is not a client's
       idleTimeoutMs: REGISTRY_STREAM_IDLE_MS,
-      handler: (request) => this.call(request, caller)
+      handler: async (request) => {
+        // a signed record is checked before the (synchronous) call: its signature takes a moment
+        if (request.method === RegistryMethod.Publish && isObject(request.params) && request.params.record !== undefined) {
+          this.records.set(request, await checkRecord(request.params.record, request.params.card, caller))
+        }
+        return this.call(request, caller)
+      }
     })
   }
 
@@ -143,6 +183,11 @@ export class RegistryService {
 
   private answer (request: JsonRpcRequest, caller: string): JsonRpcResponse {
     const id = request.id ?? null
+    const wait = this.rateLimit.take(caller)
+    if (wait > 0) {
+      return errorResponse(id, RpcErrorCode.TooManyRequests,
+        `too many registry calls: at most ${this.rateLimit.perSecond} a second per peer (bursts of ${this.rateLimit.burst}); try again in ${wait} ms`)
+    }
     const params = request.params ?? {}
     if (!isObject(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an object')
     if (params.peerId !== undefined && params.peerId !== caller) {
@@ -150,7 +195,7 @@ export class RegistryService {
         `you are ${caller}; a peer can only ${request.method === RegistryMethod.Remove ? 'remove' : 'publish'} its own entry, not ${String(params.peerId)}`)
     }
     switch (request.method) {
-      case RegistryMethod.Publish: return this.publish(id, params, caller)
+      case RegistryMethod.Publish: return this.publish(id, params, caller, this.records.get(request))
       case RegistryMethod.Remove:
         return successResponse(id, { removed: this.registry.remove(caller) })
       case RegistryMethod.Discover: return this.discover(id, params)
@@ -159,7 +204,15 @@ export class RegistryService {
     }
   }
 
-  private publish (id: JsonRpcId, params: Record<string, unknown>, caller: string): JsonRpcResponse {
+  private publish (id: JsonRpcId, params: Record<string, unknown>, caller: string, record?: CheckedRecord): JsonRpcResponse {
+    if (params.record !== undefined) {
+      if (record == null) return errorResponse(id, RpcErrorCode.InvalidParams, 'the signed record could not be checked')
+      if ('error' in record) return errorResponse(id, record.forbidden === true ? RpcErrorCode.Forbidden : RpcErrorCode.InvalidParams, record.error)
+      const held = this.registry.get(caller)
+      if (held?.seq != null && record.seq <= held.seq) {
+        return errorResponse(id, RpcErrorCode.InvalidParams, `the signed record is not newer than the one held (sequence ${record.seq} ≤ ${held.seq})`)
+      }
+    }
     const ttl = params.ttlSeconds
     if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl))) {
       return errorResponse(id, RpcErrorCode.InvalidParams, 'ttlSeconds must be a number')
@@ -170,7 +223,8 @@ export class RegistryService {
       const entry = this.registry.publish(caller, check.card, {
         ttlSeconds: ttl,
         addresses: this.relayAddrs().map(a => `${a}/p2p-circuit/p2p/${caller}`),
-        online: this.node.getConnections().some(c => c.remotePeer.toString() === caller)
+        online: this.node.getConnections().some(c => c.remotePeer.toString() === caller),
+        ...(record != null && !('error' in record) ? { record: record.base64, seq: record.seq } : {})
       })
       log('%s published %s (%d skills)', caller, check.card.name, check.card.skills.length)
       const result: PublishResult = {
@@ -185,7 +239,14 @@ export class RegistryService {
   }
 
   private discover (id: JsonRpcId, params: Record<string, unknown>): JsonRpcResponse {
-    const { skill, tags, limit } = params
+    const { skill, tags, limit, text, after, paged } = params
+    if (text !== undefined && (typeof text !== 'string' || text.length > MAX_TEXT_QUERY_LENGTH)) {
+      return errorResponse(id, RpcErrorCode.InvalidParams, `text must be a string of at most ${MAX_TEXT_QUERY_LENGTH} characters`)
+    }
+    if (after !== undefined && (typeof after !== 'string' || after.length > 256)) {
+      return errorResponse(id, RpcErrorCode.InvalidParams, 'after must be the next cursor of a previous page')
+    }
+    if (paged !== undefined && typeof paged !== 'boolean') return errorResponse(id, RpcErrorCode.InvalidParams, 'paged must be true or false')
     if (skill !== undefined && (typeof skill !== 'string' || skill.length === 0 || skill.length > 128)) {
       return errorResponse(id, RpcErrorCode.InvalidParams, 'skill must be a string of 1 to 128 characters')
     }
@@ -195,8 +256,13 @@ export class RegistryService {
     if (limit !== undefined && (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 1)) {
       return errorResponse(id, RpcErrorCode.InvalidParams, 'limit must be a positive number')
     }
-    const entries = this.registry.discover({ skill, tags: tags as string[] | undefined, limit })
-    const result: DiscoverResult = { agents: entries.map(e => this.describe(e)) }
+    const query = { skill, tags: tags as string[] | undefined, limit, text: text as string | undefined, after: after as string | undefined }
+    if (paged === true || after !== undefined) {
+      const page = this.registry.discoverPage(query)
+      const result: DiscoverResult = { agents: page.entries.map(e => this.describe(e)), ...(page.next != null ? { next: page.next } : {}) }
+      return successResponse(id, result)
+    }
+    const result: DiscoverResult = { agents: this.registry.discover(query).map(e => this.describe(e)) }
     return successResponse(id, result)
   }
 }
