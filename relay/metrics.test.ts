@@ -15,6 +15,7 @@ import { buildAgentCard } from '../src/core/a2a/binding.js'
 import type { StarlingPeer } from '../src/core/peer.js'
 import { RpcClient } from '../src/core/rpc/client.js'
 import { RpcErrorCode } from '../src/core/rpc/jsonrpc.js'
+import { collectFrames } from '../src/core/rpc/testing.js'
 import { REGISTRY_PROTOCOL, RegistryMethod } from '../src/core/registry/protocol.js'
 import type { TaskHandler } from '../src/core/tasks/executor.js'
 import { tcpAddr, tempDir, testPeer, untilPublished } from '../src/native/test-helpers.js'
@@ -131,6 +132,12 @@ describe('relay metrics and health', () => {
     await expect(intruder.rpc.request(RegistryMethod.Publish, { card: buildAgentCard(agent.peerId, { name: 'fake', description: '', skills: [] }) }))
       .rejects.toMatchObject({ rpcCode: RpcErrorCode.Forbidden })
     await expect(intruder.rpc.request(RegistryMethod.Discover, { skill: 7 })).rejects.toMatchObject({ rpcCode: RpcErrorCode.InvalidParams })
+    // a frame that is not JSON never reaches the registry: the stream answers it, and it is counted
+    const garbage = await intruder.node.dialProtocol(multiaddr(tcpAddr(relay)), REGISTRY_PROTOCOL)
+    const answers = collectFrames(garbage)
+    garbage.send(Uint8Array.from([4, 0x7b, 0x7b, 0x7b, 0x7b]))
+    await answers.received(1)
+    expect(answers.frames[0]).toMatchObject({ error: { code: RpcErrorCode.ParseError } })
 
     const busy = await scrape(relay)
     expect(valueOf(busy, 'starling_relay_reservations')).toBe(2)
@@ -145,6 +152,7 @@ describe('relay metrics and health', () => {
       (valueOf(busy, 'starling_relay_registry_operations_total', { op: 'publish', outcome: 'ok' }) ?? 0) + 1)
     expect(valueOf(busy, 'starling_relay_refusals_total', { reason: 'forbidden' })).toBe(1)
     expect(valueOf(busy, 'starling_relay_refusals_total', { reason: 'invalid_params' })).toBe(1)
+    expect(valueOf(busy, 'starling_relay_refusals_total', { reason: 'bad_frame' })).toBe(1)
     expect(valueOf(busy, 'starling_relay_http_requests_total', { route: 'metrics', status: '200' })).toBe(1)
     // libp2p's own metrics, in the same registry: the bytes of the circuit the task crossed
     const relayed = (valueOf(busy, 'libp2p_data_transfer_bytes_total', { protocol: `${RELAY_STOP_PROTOCOL} sent` }) ?? 0) +

@@ -28,7 +28,7 @@ export type Transport = 'ws' | 'tcp' | 'circuit'
 export type RegistryOp = 'publish' | 'remove' | 'discover' | 'other'
 export type RegistryOutcome = 'ok' | 'refused' | 'error'
 /** Why the relay said no: a registry refusal, a reservation refusal, a bad HTTP request. */
-export type RefusalReason = 'forbidden' | 'invalid_params' | 'registry_full' | 'unknown_method' | 'rate_limited' | 'reservation_refused' | 'bad_request'
+export type RefusalReason = 'forbidden' | 'invalid_params' | 'registry_full' | 'unknown_method' | 'rate_limited' | 'bad_frame' | 'reservation_refused' | 'bad_request'
 export type HttpRoute = 'health' | 'metrics' | 'api_relay' | 'api_agents' | 'api_other' | 'static' | 'method_not_allowed'
 
 /** What the relay exposes to be measured on scrape; each is read only when Prometheus asks. */

@@ -151,6 +151,8 @@ export class RegistryService {
       maxInFlight: MAX_REGISTRY_CALLS_PER_STREAM,
       // clients close their registry stream after 5 s without a call; one held open and silent is not a client's
       idleTimeoutMs: REGISTRY_STREAM_IDLE_MS,
+      // unreadable frames and invalid requests never reach `call`: counted here
+      onProblem: () => { this.metrics?.refusals.inc({ reason: 'bad_frame' }) },
       handler: async (request) => {
         // a signed record is checked before the (synchronous) call: its signature takes a moment
         if (request.method === RegistryMethod.Publish && isObject(request.params) && request.params.record !== undefined) {

@@ -23,7 +23,7 @@ import type { MessageFate, OrderKey, OutgoingMessage } from './frame-writer.js'
 import {
   CANCEL_METHOD, END_METHOD, errorResponse, isObject, isValidId, notification, requestProblem, RpcErrorCode
 } from './jsonrpc.js'
-import type { JsonRpcId, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js'
+import type { JsonRpcFailure, JsonRpcId, JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js'
 
 const log = logger('starling:rpc:server')
 
@@ -52,6 +52,11 @@ export interface ServeRpcInit {
    * fit what the relay still allows are refused (-32086) instead of being cut.
    */
   connection?: { limits?: ConnectionLimits }
+  /**
+   * Told of every error this stream answers on its own, before any handler: unreadable frames,
+   * invalid requests, oversized messages, too many in flight (by JSON-RPC code). For metrics.
+   */
+  onProblem?: (code: number) => void
   /**
    * Closes the stream when no request is in flight and nothing has arrived for this long, in ms
    * (default: never). For protocols whose clients open a stream per burst of calls.
@@ -116,6 +121,11 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
       writer.write(frame(refusal(RpcErrorCode.Unavailable, err.message)), key)
       return { refused: true }
     }
+  }
+  /** An error the stream answers itself (not a handler's): reported to `onProblem` too. */
+  const respondProblem = (response: JsonRpcFailure): void => {
+    init.onProblem?.(response.error.code)
+    respond(response)
   }
 
   /**
@@ -185,7 +195,7 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
     const problem = requestProblem(value)
     if (problem != null) {
       const id = isObject(value) && isValidId(value.id) ? value.id : null
-      respond(errorResponse(id, RpcErrorCode.InvalidRequest, `invalid request: ${problem}`))
+      respondProblem(errorResponse(id, RpcErrorCode.InvalidRequest, `invalid request: ${problem}`))
       return
     }
     const request = value as JsonRpcRequest
@@ -200,11 +210,11 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
     }
     const withId = request as JsonRpcRequest & { id: JsonRpcId }
     if (inFlight.has(withId.id)) {
-      respond(errorResponse(withId.id, RpcErrorCode.InvalidRequest, `request id ${String(withId.id)} is already in flight`))
+      respondProblem(errorResponse(withId.id, RpcErrorCode.InvalidRequest, `request id ${String(withId.id)} is already in flight`))
       return
     }
     if (inFlight.size >= maxInFlight) {
-      respond(errorResponse(withId.id, RpcErrorCode.TooManyRequests, `more than ${maxInFlight} requests in flight on one stream`))
+      respondProblem(errorResponse(withId.id, RpcErrorCode.TooManyRequests, `more than ${maxInFlight} requests in flight on one stream`))
       return
     }
     void run(withId)
@@ -233,15 +243,15 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
         if (message.ok) {
           onFrame(message.value)
         } else if (message.error instanceof MessageTooLargeError) {
-          respond(errorResponse(message.id ?? null, RpcErrorCode.MessageTooLarge, message.error.message,
+          respondProblem(errorResponse(message.id ?? null, RpcErrorCode.MessageTooLarge, message.error.message,
             { size: message.error.size, limit: message.error.limit }))
         } else {
-          respond(errorResponse(message.id ?? null, RpcErrorCode.ParseError, `parse error: ${message.error.message}`))
+          respondProblem(errorResponse(message.id ?? null, RpcErrorCode.ParseError, `parse error: ${message.error.message}`))
         }
       }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err)
-      respond(errorResponse(null, RpcErrorCode.FrameTooLarge, message))
+      respondProblem(errorResponse(null, RpcErrorCode.FrameTooLarge, message))
       log('closing stream %s after an unreadable frame - %s', stream.id, message)
       unreadable = true
       remoteDone = true
@@ -253,7 +263,7 @@ export async function serveRpc (stream: Stream, init: ServeRpcInit): Promise<voi
   stream.addEventListener('remoteCloseWrite', () => {
     if (!unreadable && decoder.bufferedBytes > 0) {
       // the remote ended inside a frame (or a fragmented message): say so before closing
-      respond(errorResponse(null, RpcErrorCode.ParseError, `parse error: the stream ended inside a message (${decoder.bufferedBytes} bytes of it were received)`))
+      respondProblem(errorResponse(null, RpcErrorCode.ParseError, `parse error: the stream ended inside a message (${decoder.bufferedBytes} bytes of it were received)`))
       decoder.clear()
     }
     remoteDone = true
