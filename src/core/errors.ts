@@ -146,6 +146,21 @@ export class TooLargeForRelayError extends StarlingError {
   }
 }
 
+/** No agent with the skill asked for could take a task. */
+export class NoAgentError extends StarlingError {
+  readonly skill: string
+  /** The agents tried, in order. */
+  readonly tried: string[]
+
+  constructor (skill: string, tried: string[]) {
+    super(tried.length === 0
+      ? `no connected agent has the skill ${skill}`
+      : `no agent with the skill ${skill} accepted the task (tried ${tried.length}: ${tried.join(', ')})`, 'ERR_NO_AGENT')
+    this.skill = skill
+    this.tried = tried
+  }
+}
+
 /** Turns anything thrown into a message fit for a person to read. */
 export function errorMessage (err: unknown): string {
   if (err instanceof Error) return err.message

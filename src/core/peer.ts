@@ -17,7 +17,7 @@ import type { AgentProfile } from './a2a/binding.js'
 import type { AgentCardJson, PartJson } from './a2a/json.js'
 import { A2AServer } from './a2a/server.js'
 import { a2aErrorFromRpc, Libp2pTransportFactory } from './a2a/transport.js'
-import { errorMessage } from './errors.js'
+import { errorMessage, NoAgentError } from './errors.js'
 import { PeerConnector } from './node/connector.js'
 import { createStarlingNode } from './node/create-node.js'
 import type { StarlingNode, TransportFactory } from './node/create-node.js'
@@ -109,6 +109,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   private readonly upgrader?: DirectUpgrader
   private clientFactory?: Promise<ClientFactory>
   private readonly agents = new Map<string, KnownAgent>()
+  /** When a send by skill last gave up on an agent, ms since the epoch. */
+  private readonly failedAt = new Map<string, number>()
   /** SDK clients per agent, for the card they were made from (a new card makes a new client). */
   private readonly clients = new Map<string, { card?: AgentCardJson, client: Promise<Client> }>()
   private currentProfile: AgentProfile
@@ -284,6 +286,40 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   async send (peerId: string, content: string | PartJson[], options: SendOptions = {}): Promise<TaskRecord> {
     const parts = typeof content === 'string' ? [{ text: content, mediaType: 'text/plain' }] : content
     return await this.outbound.send(peerId, parts, options)
+  }
+
+  /**
+   * Sends a task to an agent that has `skill` (anycast). The candidates are the registry's
+   * connected agents with the skill: those this peer has a direct connection to first, then those
+   * with any connection, then the rest, each group starting with the agents that failed longest
+   * ago (or never). A candidate that does not accept the task on the first attempt is given up —
+   * the task is withdrawn from it — and the next one is tried. Throws NoAgentError when none
+   * accepts.
+   */
+  async sendToSkill (skill: string, content: string | PartJson[], options: Omit<SendOptions, 'taskId'> & { tags?: string[] } = {}): Promise<TaskRecord> {
+    const entries = await this.discover({ skill, tags: options.tags }, { signal: options.signal })
+    const connected = new Map<string, number>()
+    for (const c of this.connections()) {
+      if (c.relay) continue
+      connected.set(c.peerId, Math.min(connected.get(c.peerId) ?? 2, c.kind === 'relayed' ? 1 : 0))
+    }
+    const candidates = entries
+      .filter(e => e.peerId !== this.peerId && e.online)
+      .sort((a, b) => (connected.get(a.peerId) ?? 2) - (connected.get(b.peerId) ?? 2) ||
+        (this.failedAt.get(a.peerId) ?? 0) - (this.failedAt.get(b.peerId) ?? 0))
+    const tried: string[] = []
+    for (const candidate of candidates) {
+      const record = await this.send(candidate.peerId, content, options)
+      if (record.delivery !== 'queued') {
+        this.failedAt.delete(candidate.peerId)
+        return record
+      }
+      const reason = `not accepted by ${candidate.peerId}; the task went to another agent with skill ${skill}`
+      if (!await this.outbound.withdraw(record.id, reason)) return record
+      this.failedAt.set(candidate.peerId, Date.now())
+      tried.push(candidate.peerId)
+    }
+    throw new NoAgentError(skill, tried)
   }
 
   async tasks (query: TaskQuery = {}): Promise<TaskRecord[]> {

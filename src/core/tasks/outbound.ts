@@ -212,6 +212,22 @@ export class OutboundTasks {
     return await this.records.get('outbound', taskId) ?? record
   }
 
+  /**
+   * Takes back a task its agent never accepted (an attempt failed, none in flight): it fails here
+   * with `reason` and its outbox is emptied. False when it was accepted or may be being accepted.
+   */
+  async withdraw (taskId: string, reason: string): Promise<boolean> {
+    let withdrawn = false
+    await this.records.update('outbound', taskId, (current) => {
+      if (current == null || current.delivery !== 'queued' || current.remoteId != null) return undefined
+      const head = current.outbox?.[0]
+      if (head?.kind !== 'message' || head.attempts === 0) return undefined
+      withdrawn = true
+      return failLocally(current, reason)
+    })
+    return withdrawn
+  }
+
   /** Resolves with the task once it is finished or waits for us (input-required). */
   async waitFor (taskId: string, options: { signal?: AbortSignal } = {}): Promise<TaskRecord> {
     options.signal?.throwIfAborted()
