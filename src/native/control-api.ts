@@ -73,7 +73,10 @@ export interface ContentParams {
 export const MAX_TTL_MS = 7 * 24 * 60 * 60 * 1000
 
 export interface SendParams extends ContentParams {
-  peerId: string
+  /** The agent; or, instead, `skill`. */
+  peerId?: string
+  /** Send to a connected agent with this skill (anycast: the next one when one does not take it). */
+  skill?: string
   /** Continue a conversation. */
   contextId?: string
   /** Continue our outbound task of this id, which waits for our input. */
@@ -84,6 +87,8 @@ export interface SendParams extends ContentParams {
 
 export interface SendResult {
   taskId: string
+  /** The agent the task went to (the one chosen, for a send by skill). */
+  peerId: string
   contextId: string
   state: TaskStateName
   /** How far the message got: queued (the agent is not reachable yet; retried), sent, delivered. */

@@ -53,12 +53,14 @@ const schemas = {
     limit: z.number().int().min(1).max(1000).optional()
   }),
   send: z.strictObject({
-    peerId,
+    peerId: peerId.optional(),
+    skill: z.string().min(1).max(128).optional(),
     ...contentShape,
     contextId: z.string().min(1).max(256).optional(),
     taskId: taskId.optional(),
     ttlMs: z.number().int().min(1).max(MAX_TTL_MS).optional()
-  }),
+  }).refine(p => (p.peerId == null) !== (p.skill == null), 'give either peerId or skill')
+    .refine(p => p.skill == null || p.taskId == null, 'a task to continue has its agent already: give peerId, not skill'),
   wait: z.strictObject({ taskId, timeoutMs: z.number().int().min(0).max(MAX_WAIT_TIMEOUT_MS).optional() }),
   respond: z.strictObject({ taskId, ...contentShape, state: z.enum(RESPOND_STATES as [RespondState, ...RespondState[]]).optional() }),
   task: z.strictObject({ taskId }),
@@ -107,15 +109,17 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
     },
 
     send: async (params, { signal }): Promise<SendResult> => {
-      const { peerId: to, contextId, taskId: continues, ttlMs, ...given } = parse(schemas.send, params)
+      const { peerId: to, skill, contextId, taskId: continues, ttlMs, ...given } = parse(schemas.send, params)
       if (to === peer.peerId) throw new InvalidInputError('that is this peer\'s own PeerID: send to another agent')
-      if (continues != null) await continuable(peer, continues, to)
+      if (continues != null && to != null) await continuable(peer, continues, to)
       // every file is read and checked before the task exists: a refused file queues nothing
       const message = await contentParts(given, 'message', signal)
       if (message.length === 0) throw new InvalidParamsError('text: say something, or attach parts or files')
-      const record = await peer.send(to, message, { contextId, taskId: continues, ttlMs, signal })
+      const record = skill != null
+        ? await peer.sendToSkill(skill, message, { contextId, ttlMs, signal })
+        : await peer.send(to ?? '', message, { contextId, taskId: continues, ttlMs, signal })
       const { taskId, contextId: context, state, delivery, expiresAt, lastError, localError } = view(record)
-      return withoutUndefined({ taskId, contextId: context, state, delivery, expiresAt, lastError, localError })
+      return withoutUndefined({ taskId, peerId: record.peerId, contextId: context, state, delivery, expiresAt, lastError, localError })
     },
 
     wait: async (params, { signal }): Promise<WaitResult> => {

@@ -173,6 +173,20 @@ describe('control socket', () => {
     }
   })
 
+  it('sends by skill to a connected agent that has it, and says so when none has', async () => {
+    const client = await ControlClient.connect(home.path)
+    try {
+      const sent = await client.request('send', { skill: 'echo', text: 'anyone who echoes' })
+      expect(sent).toMatchObject({ peerId: agent.peerId, delivery: 'delivered' })
+      const nobody = await client.request('send', { skill: 'juggling', text: 'anyone?' }).catch((e: unknown) => e)
+      expect(String(nobody)).toMatch(/no connected agent has the skill juggling/)
+      const both = await client.request('send', { skill: 'echo', peerId: agent.peerId, text: 'x' }).catch((e: unknown) => e)
+      expect(String(both)).toMatch(/give either peerId or skill/)
+    } finally {
+      client.close()
+    }
+  })
+
   it('closes a client that sends an oversized line, and only that client', async () => {
     const bystander = await ControlClient.connect(home.path)
     const raw = await RawClient.open(homePaths(home.path).socket)
