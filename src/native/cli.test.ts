@@ -150,6 +150,15 @@ describe('the starling CLI, with a relay and two peers in processes of their own
     expectExit(waited, 0)
     expect(waited.stdout).toBe('forty-two\n')
     expect((await starlingCli(homeB, ['inbox'])).stdout).not.toContain(remoteId)
+
+    // by skill: Bob is the connected agent with "arithmetic"
+    const bySkill = await starlingCli(homeA, ['send', '--skill', 'arithmetic', 'what', 'is 2 + 2?'])
+    expectExit(bySkill, 0)
+    expect(bySkill.stderr).toContain(`sent to ${b.peerId}, which has the skill arithmetic`)
+    expect((await starlingCli(homeB, ['inbox'])).stdout).toContain('what is 2 + 2?')
+    const nobody = await starlingCli(homeA, ['send', '--skill', 'juggling', 'anyone?'])
+    expect(nobody.code).not.toBe(0)
+    expect(nobody.stderr).toMatch(/no connected agent has the skill juggling/)
   })
 
   it('does the same with --json, every output parsed', async () => {

@@ -31,6 +31,10 @@ export interface DaemonInit {
   home: string
   /** Answer every task with the text it brought (a demo agent). */
   echo?: boolean
+  /** Answers every task (`serve --on-task`); ignored with `echo`. */
+  handler?: TaskHandler
+  /** What `handler` does, for the start-up lines. */
+  handlerMode?: string
   /** One JSON object per output line instead of prose. */
   json?: boolean
   /** Where output lines go; default stdout. */
@@ -72,7 +76,7 @@ export async function startDaemon (init: DaemonInit): Promise<RunningDaemon> {
   const echo = init.echo === true
   const peer = await buildNativePeer({
     home: init.home,
-    handler: echo ? echoHandler : undefined,
+    handler: echo ? echoHandler : init.handler,
     onWarning: warn
   })
   const started = Promise.withResolvers<void>()
@@ -96,7 +100,11 @@ export async function startDaemon (init: DaemonInit): Promise<RunningDaemon> {
     out(`  Skills: ${peer.profile.skills.map(s => s.id).join(', ') || '(none)'}`)
     out(`  Home:   ${init.home}`)
     out(`  Relay:  ${config.relay}`)
-    out(`  Mode:   ${echo ? 'echo (answers every task with the text it got)' : 'manual (answer tasks with `starling inbox` and `starling respond`)'}`)
+    out(`  Mode:   ${echo
+      ? 'echo (answers every task with the text it got)'
+      : init.handler != null
+        ? init.handlerMode ?? 'automatic'
+        : 'manual (answer tasks with `starling inbox` and `starling respond`)'}`)
   }
 
   const output = new DaemonOutput(peer, emit)

@@ -6,7 +6,9 @@ import { errorMessage } from '../../core/errors.js'
 import { ConfigError } from '../config.js'
 import { DaemonRunningError } from '../control.js'
 import { startDaemon } from '../daemon.js'
-import { ExitCode } from './verb.js'
+import { DEFAULT_ON_TASK_TIMEOUT_MS, onTaskHandler } from '../on-task.js'
+import type { OnTaskHandler } from '../on-task.js'
+import { ExitCode, UsageError } from './verb.js'
 import type { VerbContext } from './verb.js'
 
 /** Time a clean stop may take before the process exits anyway, in ms. */
@@ -25,9 +27,16 @@ export async function runServe (context: VerbContext): Promise<number> {
     process.once('SIGTERM', () => { resolve('SIGTERM') })
   })
 
+  const onTask = onTaskFlags(context)
   let daemon
   try {
-    daemon = await startDaemon({ home: context.home, echo: context.values.echo === true, json: context.json })
+    daemon = await startDaemon({
+      home: context.home,
+      echo: context.values.echo === true,
+      handler: onTask?.handler,
+      handlerMode: onTask != null ? `on-task (runs \`${String(context.values['on-task'])}\` for every task)` : undefined,
+      json: context.json
+    })
   } catch (err) {
     if (err instanceof DaemonRunningError) {
       context.note(`starling serve: a Starling peer is already serving in ${context.home}`)
@@ -53,6 +62,8 @@ export async function runServe (context: VerbContext): Promise<number> {
   timer.unref()
   let code: number = ExitCode.Ok
   try {
+    // commands first: their tasks stay unanswered, and the restarted peer runs them again
+    await onTask?.stop()
     await daemon.stop()
   } catch (err) {
     context.note(`starling serve: error while stopping: ${errorMessage(err)}`)
@@ -62,4 +73,25 @@ export async function runServe (context: VerbContext): Promise<number> {
   // exiting once what we printed has been handed to the OS
   await new Promise<void>((resolve) => { process.stdout.write('', () => { resolve() }) })
   process.exit(code)
+}
+
+/** The handler `--on-task CMD [--on-task-timeout SECONDS]` asks for, if any. */
+function onTaskFlags (context: VerbContext): OnTaskHandler | undefined {
+  const command = context.values['on-task']
+  const timeout = context.values['on-task-timeout']
+  if (typeof command !== 'string') {
+    if (timeout != null) throw new UsageError('--on-task-timeout needs --on-task')
+    return undefined
+  }
+  if (command.trim() === '') throw new UsageError('--on-task needs a command')
+  if (context.values.echo === true) throw new UsageError('give --echo or --on-task, not both')
+  let timeoutMs = DEFAULT_ON_TASK_TIMEOUT_MS
+  if (typeof timeout === 'string') {
+    const seconds = Number(timeout)
+    if (timeout.trim() === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds > 7 * 86_400) {
+      throw new UsageError(`--on-task-timeout must be a number of seconds (at most a week), got "${timeout}"`)
+    }
+    timeoutMs = Math.round(seconds * 1000)
+  }
+  return onTaskHandler({ command, timeoutMs, home: context.home })
 }

@@ -96,15 +96,26 @@ const init: Verb = {
 const serve: Verb = {
   name: 'serve',
   summary: 'Run this peer in the foreground, with the control socket the other verbs use.',
-  synopsis: 'serve [--echo]',
+  synopsis: 'serve [--echo | --on-task CMD [--on-task-timeout SECONDS]]',
   description: [
     'Prints `Starling peer <PeerID> is serving` once the control socket listens, then one line per',
     'change of the relay connection, of the published card and of tasks. Stops cleanly on SIGINT or',
-    'SIGTERM. Without --echo, inbound tasks wait in `starling inbox` for `starling respond`.'
+    'SIGTERM. Without --echo or --on-task, inbound tasks wait in `starling inbox` for `starling respond`.',
+    '',
+    '--on-task CMD runs `/bin/sh -c CMD` for every inbound task (and every reply to a question it',
+    'asked): the task\'s text on stdin; STARLING_TASK_ID, STARLING_CONTEXT_ID, STARLING_FROM (the',
+    'sender\'s PeerID), STARLING_RESUMED (1 when the task is run again after a restart, else 0) and',
+    'STARLING_HOME in its environment (`starling show "$STARLING_TASK_ID"` saves the sender\'s files).',
+    'Exit 0: its stdout (one trailing newline removed, at most 1 MiB) is the answer. Exit 3: its',
+    'stdout is a question back (input-required). Any other exit fails the task with the last lines',
+    'of its stderr. After --on-task-timeout (default 600) or a cancel, the command\'s process group',
+    'gets SIGTERM, then SIGKILL 3 s later, and the task fails (or stays canceled).'
   ].join('\n'),
   json: 'one JSON object per line: { "event": "serving" | "relay" | "registry" | "inbound" | "task" | "warning" | "stopped", … }',
   options: {
-    echo: { type: 'boolean', help: 'a demo agent: answer every task with the text it got' }
+    echo: { type: 'boolean', help: 'a demo agent: answer every task with the text it got' },
+    'on-task': { type: 'string', value: 'CMD', help: 'answer every task with a shell command (see above)' },
+    'on-task-timeout': { type: 'string', value: 'SECONDS', help: 'stop a command that runs longer (default 600)' }
   },
   positionals: [0, 0],
   run: async (context) => {
@@ -191,7 +202,7 @@ const discover: Verb = {
 const send: Verb = {
   name: 'send',
   summary: 'Send a task to an agent, with text and files; prints the task id once it is stored.',
-  synopsis: 'send PEER-ID [TEXT] [--file PATH]… [--ttl DURATION] [--context ID] [--task ID]',
+  synopsis: 'send PEER-ID [TEXT] [--file PATH]… [--ttl DURATION] [--context ID] [--task ID] | send --skill SKILL [TEXT] [--file PATH]…',
   description: [
     'TEXT is the rest of the command line; "-" reads it from standard input. Each --file becomes a',
     `part of the message, at most ${formatBytes(DEFAULT_MAX_FILE_BYTES)} a file and ${formatBytes(DEFAULT_MAX_PARTS_BYTES)} in all; a file over the limit`,
@@ -201,25 +212,35 @@ const send: Verb = {
     'and this peer keeps trying while `starling serve` runs, until --ttl runs out (default 24h),',
     'when the task fails. Follow it with `starling wait TASK-ID` or `starling tasks`.',
     '',
-    'To answer an agent that asked for input, send with --task TASK-ID.'
+    'To answer an agent that asked for input, send with --task TASK-ID.',
+    '',
+    'With --skill SKILL instead of a PeerID, the task goes to a connected agent that has the skill:',
+    'one this peer has a direct connection to first, then the one that failed longest ago; when it',
+    'does not take the task, the next one is tried. The agent chosen is printed on standard error.'
   ].join('\n'),
-  json: '{ "taskId", "contextId", "state", "delivery": "queued" | "sent" | "delivered", "expiresAt"?, "lastError"?, "localError"? } (times in ms since the epoch)',
+  json: '{ "taskId", "peerId", "contextId", "state", "delivery": "queued" | "sent" | "delivered", "expiresAt"?, "lastError"?, "localError"? } (times in ms since the epoch)',
   options: {
     file: { type: 'string', value: 'PATH', multiple: true, help: 'attach this file' },
     ttl: { type: 'string', value: 'DURATION', help: 'how long to keep trying to deliver it: 30s, 10m, 24h (default 24h, at most 7d)' },
     context: { type: 'string', value: 'ID', help: 'continue the conversation with this context id' },
-    task: { type: 'string', value: 'ID', help: 'continue this task (answer the agent\'s question)' }
+    task: { type: 'string', value: 'ID', help: 'continue this task (answer the agent\'s question)' },
+    skill: { type: 'string', value: 'SKILL', help: 'send to any connected agent with this skill, instead of PEER-ID' }
   },
-  positionals: [1, Infinity],
+  positionals: [0, Infinity],
   run: async (context) => {
     const ttl = stringFlag(context, 'ttl')
     const ttlMs = ttl != null ? parseDuration(ttl, 'ttl', MAX_TTL_MS) : undefined
-    const text = context.positionals.length > 1 ? await textArg(context, 1, 'TEXT') : undefined
+    const skill = stringFlag(context, 'skill')
+    if (skill != null && stringFlag(context, 'task') != null) throw new UsageError('--task continues a task with its own agent: give its PEER-ID, not --skill')
+    if (skill == null && context.positionals.length === 0) throw new UsageError(`PEER-ID (or --skill SKILL) is missing (usage: starling ${send.synopsis})`)
+    // with --skill every positional is the text
+    const textFrom = skill != null ? 0 : 1
+    const text = context.positionals.length > textFrom ? await textArg(context, textFrom, 'TEXT') : undefined
     const paths = listFlag(context, 'file')
     if (text == null && paths.length === 0) throw new UsageError(`TEXT or --file is missing (usage: starling ${send.synopsis})`)
     const files = await checkFiles(paths)
     const result = await call(context, 'send', {
-      peerId: context.positionals[0] ?? '',
+      ...(skill != null ? { skill } : { peerId: context.positionals[0] ?? '' }),
       text,
       files: files.length > 0 ? files : undefined,
       contextId: stringFlag(context, 'context'),
@@ -228,6 +249,7 @@ const send: Verb = {
     })
     if (context.json) context.printJson(result)
     else context.print(result.taskId)
+    if (skill != null && !context.json) context.note(`sent to ${result.peerId}, which has the skill ${skill}`)
     const note = sendNote(result)
     if (note != null) context.note(note)
     return ExitCode.Ok
@@ -489,5 +511,26 @@ function stateList (value: string): TaskStateName[] {
   })
 }
 
+const mcp: Verb = {
+  name: 'mcp',
+  summary: 'Serve MCP (stdio, or Streamable HTTP with --http) so an LLM agent can use this peer.',
+  synopsis: 'mcp [--http PORT]',
+  description: [
+    'An MCP server for Claude Code, Cursor and other MCP clients, attached to the running',
+    '`starling serve` of this home. Tools: get_card, list_peers, discover_agents, send_task,',
+    'get_task, wait_task, list_inbox, list_tasks, respond_task, cancel_task. Without --http it',
+    'speaks MCP on stdin/stdout; with --http PORT, Streamable HTTP on http://127.0.0.1:PORT/mcp.'
+  ].join('\n'),
+  json: 'nothing: stdout carries the MCP protocol on stdio',
+  options: {
+    http: { type: 'string', value: 'PORT', help: 'serve Streamable HTTP on 127.0.0.1:PORT instead of stdio' }
+  },
+  positionals: [0, 0],
+  run: async (context) => {
+    const { runMcp } = await import('../mcp/run.js')
+    return await runMcp(context)
+  }
+}
+
 /** In the order the top-level help lists them. */
-export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel]
+export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mcp]
