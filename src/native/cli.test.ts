@@ -4,12 +4,10 @@
  * is refreshed first when a source file is newer). Every process is stopped after the tests,
  * pass or fail, and killed when the worker exits (e2e/harness/processes.ts).
  */
-import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { AgentCardJson, PartJson, TaskJson } from '../core/a2a/json.js'
 import { DEFAULT_MAX_FILE_BYTES } from '../core/a2a/parts.js'
@@ -21,27 +19,8 @@ import { parseDuration } from './cli/duration.js'
 import { DEFAULT_FILES_DIR, safeFilename, saveTaskFiles } from './cli/save.js'
 import { UsageError } from './cli/verb.js'
 import { ControlClient } from './control-client.js'
+import { CLI, ensureBuilt } from '../../e2e/harness/build.js'
 
-const CLI = join(REPO_ROOT, 'dist/node/src/native/cli.js')
-
-/** The newest modification time of a .ts file under `dir`. */
-async function newestSource (dir: string): Promise<number> {
-  let newest = 0
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
-      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs)
-    }
-  }
-  return newest
-}
-
-/** Builds dist/node when it is missing or older than the sources, so the test runs this code. */
-async function ensureBuilt (): Promise<void> {
-  const built = await stat(CLI).then(s => s.mtimeMs, () => 0)
-  const sources = Math.max(...await Promise.all(['src/core', 'src/native', 'relay'].map(async d => await newestSource(join(REPO_ROOT, d)))))
-  if (built >= sources) return
-  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.node.json'], { cwd: REPO_ROOT })
-}
 
 interface AgentInfoJson { peerId: string, card: AgentCardJson, online: boolean, connected: boolean }
 interface InboxJson { taskId: string, from: string, text: string }

@@ -3,10 +3,6 @@
  * `serve --echo`), and the MCP server as a process too, driven by the MCP SDK's client over stdio
  * (and over Streamable HTTP). Runs the build in dist/node, refreshed first when a source is newer.
  */
-import { execFile } from 'node:child_process'
-import { readdir, stat } from 'node:fs/promises'
-import { join } from 'node:path'
-import { promisify } from 'node:util'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
@@ -16,26 +12,8 @@ import { REPO_ROOT, startPeer, startRelay, starlingCli } from '../../e2e/harness
 import type { PeerHandle, RelayHandle } from '../../e2e/harness/starling.js'
 import { spawnProcess, testProcesses } from '../../e2e/harness/processes.js'
 import { removeTempDirs, tempDir } from '../../e2e/harness/tmp.js'
+import { CLI, ensureBuilt } from '../../e2e/harness/build.js'
 
-const CLI = join(REPO_ROOT, 'dist/node/src/native/cli.js')
-
-async function newestSource (dir: string): Promise<number> {
-  let newest = 0
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
-      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs)
-    }
-  }
-  return newest
-}
-
-/** Builds dist/node when it is missing or older than the sources, so the test runs this code. */
-async function ensureBuilt (): Promise<void> {
-  const built = await stat(CLI).then(s => s.mtimeMs, () => 0)
-  const sources = Math.max(...await Promise.all(['src/core', 'src/native', 'relay'].map(async d => await newestSource(join(REPO_ROOT, d)))))
-  if (built >= sources) return
-  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.node.json'], { cwd: REPO_ROOT })
-}
 
 /** The environment of this process, plus `extra`. */
 function env (extra: Record<string, string>): Record<string, string> {

@@ -5,36 +5,17 @@
  */
 import { execFile } from 'node:child_process'
 import { createReadStream, watch } from 'node:fs'
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { REPO_ROOT, startPeer, startRelay, starlingCli } from '../../e2e/harness/starling.js'
+import { startPeer, startRelay, starlingCli } from '../../e2e/harness/starling.js'
 import type { CliResult, PeerHandle, RelayHandle } from '../../e2e/harness/starling.js'
 import { testProcesses } from '../../e2e/harness/processes.js'
 import { removeTempDirs, tempDir } from '../../e2e/harness/tmp.js'
 import { stderrTail } from './on-task.js'
+import { ensureBuilt } from '../../e2e/harness/build.js'
 
-const CLI = join(REPO_ROOT, 'dist/node/src/native/cli.js')
-
-/** The newest modification time of a .ts file under `dir`. */
-async function newestSource (dir: string): Promise<number> {
-  let newest = 0
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile() && entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) {
-      newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs)
-    }
-  }
-  return newest
-}
-
-/** Builds dist/node when it is missing or older than the sources, so the test runs this code. */
-async function ensureBuilt (): Promise<void> {
-  const built = await stat(CLI).then(s => s.mtimeMs, () => 0)
-  const sources = Math.max(...await Promise.all(['src/core', 'src/native', 'relay'].map(async d => await newestSource(join(REPO_ROOT, d)))))
-  if (built >= sources) return
-  await promisify(execFile)(process.execPath, [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.node.json'], { cwd: REPO_ROOT })
-}
 
 /**
  * The agent: what it does depends on the first word of the task's text. Every run appends its
