@@ -35,8 +35,8 @@ import { fileURLToPath } from 'node:url'
 import { startStarlingRelay } from './relay-scale/relay-process.js'
 import type { RelayProcess } from './relay-scale/relay-process.js'
 import type { WorkerStats } from './relay-scale/protocol.js'
-import { startSoakPool } from './soak/pool.js'
-import type { SoakPool } from './soak/pool.js'
+import { startClientPool } from './relay-scale/client-pool.js'
+import type { ClientPool } from './relay-scale/client-pool.js'
 import { startTaskLoad } from './soak/tasks.js'
 import type { TaskLoad, TaskWindow } from './soak/tasks.js'
 import { quantile } from './lib/stats.js'
@@ -199,7 +199,7 @@ async function main (): Promise<number> {
   console.log(`soak: ${o.clients} clients (card TTL ${o.ttlS} s), ${o.rate} tasks/s for ${o.durationS} s, a report every ${o.intervalS} s; fails above ${o.maxErrorRate * 100} % errors`)
 
   let relay: RelayProcess | undefined
-  let pool: SoakPool | undefined
+  let pool: ClientPool | undefined
   let load: TaskLoad | undefined
   const stopAll = async (): Promise<void> => {
     await load?.stop().catch(() => {})
@@ -227,10 +227,10 @@ async function main (): Promise<number> {
     const relayRssAtStart = await rssMiB()
     console.log(`soak: relay ${relay.tcpAddr} (pid ${relay.pid}), RSS ${relayRssAtStart} MiB`)
 
-    pool = await startSoakPool({ root: ROOT, workers: o.workers, relayAddr: relay.tcpAddr, ttlSeconds: o.ttlS, buckets })
+    pool = await startClientPool({ root: ROOT, workers: o.workers, relayAddr: relay.tcpAddr, registry: { ttlSeconds: o.ttlS, buckets } })
     const rampStart = performance.now()
     let lastShown = 0
-    const grown = await pool.grow(o.clients, {
+    const grown = await pool.growTo(o.clients, {
       concurrencyPerWorker: 16,
       deadline: Date.now() + o.rampTimeoutS * 1000,
       onProgress: (reserved) => {
