@@ -90,6 +90,8 @@ export class Registry {
   private readonly bySkillTag = new Map<string, Set<string>>()
   /** Agents by the words of their name, description and skill names. */
   private readonly byWord = new Map<string, Set<string>>()
+  /** Each entry's words, worked out once when it is published. */
+  private readonly words = new WeakMap<RegistryEntry, string[]>()
   private readonly maxEntries: number
   private readonly graceMs: number
   private readonly now: () => number
@@ -162,7 +164,7 @@ export class Registry {
     const offline: RegistryEntry[] = []
     for (const peerId of this.candidates(query.skill, tags, words)) {
       const entry = this.entries.get(peerId)
-      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !hasWords(entry, words)) continue
+      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !this.hasWords(entry, words)) continue
       if (entry.offlineSince == null) {
         online.push(entry)
         if (online.length >= limit) break
@@ -187,7 +189,7 @@ export class Registry {
     const matching: RegistryEntry[] = []
     for (const peerId of this.candidates(query.skill, tags, words)) {
       const entry = this.entries.get(peerId)
-      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !hasWords(entry, words)) continue
+      if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !this.hasWords(entry, words)) continue
       if (after != null && compareKeys(keyOf(entry), after) <= 0) continue
       matching.push(entry)
     }
@@ -238,8 +240,24 @@ export class Registry {
     return out
   }
 
+  /** Whether every query word starts a word of the entry's card. */
+  private hasWords (entry: RegistryEntry, words: string[]): boolean {
+    if (words.length === 0) return true
+    const own = this.wordsOf(entry)
+    return words.every(w => own.some(v => v.startsWith(w)))
+  }
+
+  private wordsOf (entry: RegistryEntry): string[] {
+    let own = this.words.get(entry)
+    if (own == null) {
+      own = [...new Set(wordsOf(searchText(entry.card)))]
+      this.words.set(entry, own)
+    }
+    return own
+  }
+
   private index (entry: RegistryEntry): void {
-    for (const word of new Set(wordsOf(searchText(entry.card)))) addTo(this.byWord, word, entry.peerId)
+    for (const word of this.wordsOf(entry)) addTo(this.byWord, word, entry.peerId)
     for (const skill of entry.card.skills) {
       addTo(this.bySkill, skill.id, entry.peerId)
       for (const tag of skill.tags) {
@@ -250,7 +268,7 @@ export class Registry {
   }
 
   private unindex (entry: RegistryEntry): void {
-    for (const word of new Set(wordsOf(searchText(entry.card)))) removeFrom(this.byWord, word, entry.peerId)
+    for (const word of this.wordsOf(entry)) removeFrom(this.byWord, word, entry.peerId)
     for (const skill of entry.card.skills) {
       removeFrom(this.bySkill, skill.id, entry.peerId)
       for (const tag of skill.tags) {
@@ -262,13 +280,6 @@ export class Registry {
 }
 
 const EMPTY: ReadonlySet<string> = new Set()
-
-/** Whether every query word starts a word of the entry's card. */
-function hasWords (entry: RegistryEntry, words: string[]): boolean {
-  if (words.length === 0) return true
-  const own = wordsOf(searchText(entry.card))
-  return words.every(w => own.some(v => v.startsWith(w)))
-}
 
 /** What free text searches in a card: its name, description and skill names. */
 function searchText (card: AgentCardJson): string {

@@ -51,6 +51,11 @@ export function base64Bytes (value: string): number {
   return Math.floor(value.length / 4) * 3 - padding
 }
 
+/** Decoded bytes of the files in `parts` (parts already checked: no validation here). */
+export function partsBytes (parts: PartJson[]): number {
+  return parts.reduce((sum, p) => sum + (typeof p.raw === 'string' ? base64Bytes(p.raw) : 0), 0)
+}
+
 /**
  * Throws InvalidPartError unless every part holds exactly one kind of content, bytes are base64,
  * and the files are within the limits. Returns the total of decoded bytes.

@@ -17,7 +17,7 @@ import { timedSignal } from '../abort.js'
 import { errorMessage, InvalidInputError, MessageTooLargeError, StarlingError, TaskStateError, UnknownTaskError } from '../errors.js'
 import { interfaceUrl } from '../a2a/binding.js'
 import type { MessageJson, PartJson, StreamResponseJson, TaskJson, TaskStateName } from '../a2a/json.js'
-import { checkParts, checkStreamResponse } from '../a2a/parts.js'
+import { checkParts, checkStreamResponse, partsBytes } from '../a2a/parts.js'
 import type { PushParams } from '../push/protocol.js'
 import { RpcErrorCode } from '../rpc/jsonrpc.js'
 import { NotCounterpartError } from '../push/service.js'
@@ -327,7 +327,7 @@ export class OutboundTasks {
     try {
       const client = await this.init.client(record.peerId)
       // a message with files gets the time to move them at a slow link's pace
-      const timeout = DEFAULT_DELIVERY_TIMEOUT_MS + Math.ceil(checkParts(message.parts, 'the message') / SLOWEST_TRANSFER_BYTES_PER_S) * 1000
+      const timeout = DEFAULT_DELIVERY_TIMEOUT_MS + Math.ceil(partsBytes(message.parts) / SLOWEST_TRANSFER_BYTES_PER_S) * 1000
       const timed = timedSignal(signal, timeout, `the agent did not acknowledge the message within ${Math.round(timeout / 1000)} s`)
       try {
         result = await client.sendMessage(request, { signal: timed.signal })

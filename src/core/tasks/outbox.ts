@@ -86,11 +86,6 @@ export class Outbox {
     this.concurrency = init.concurrency ?? DEFAULT_OUTBOX_CONCURRENCY
   }
 
-  /** Work owed right now, as (direction, id) keys: for tests and status. */
-  get pending (): number {
-    return this.entries.size
-  }
-
   /** Loads what the store owes and starts delivering it. */
   async start (): Promise<void> {
     if (this.started) return
