@@ -6,11 +6,12 @@
  */
 import { pino } from 'pino'
 import type { DestinationStream, Logger } from 'pino'
+import type { LogLevel as ConfigLogLevel } from './config.js'
 
 export type RelayLogger = Logger
 
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
-export type LogLevel = typeof LOG_LEVELS[number]
+/** The levels the configuration takes (relay/config.ts), and `silent` for in-process relays. */
+export type LogLevel = ConfigLogLevel | 'silent'
 
 /** Level when the configuration does not say. */
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info'
