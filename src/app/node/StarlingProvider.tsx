@@ -9,7 +9,7 @@ import type { ReactNode } from 'react'
 import { useQueryClient } from '@tanstack/react-query'
 import type { StarlingPeer } from '../../core/peer.js'
 import { openIdbStorage } from '../data/idb-storage.js'
-import { HostStateContext, useHostState } from './context.js'
+import { HostStateContext, PeerHostContext, useHostState } from './context.js'
 import type * as PeerModule from './create-peer.js'
 import { exposeDebugHandle } from './debug.js'
 import { bridgePeerToQueries } from './events.js'
@@ -52,7 +52,11 @@ export function StarlingProvider ({ children, host: given }: { children: ReactNo
   useEffect(() => peer == null ? undefined : reconnectOnReturn(peer), [peer])
   useEffect(() => peer == null ? undefined : exposeDebugHandle(peer), [peer])
 
-  return <HostStateContext.Provider value={state}>{children}</HostStateContext.Provider>
+  return (
+    <PeerHostContext.Provider value={host}>
+      <HostStateContext.Provider value={state}>{children}</HostStateContext.Provider>
+    </PeerHostContext.Provider>
+  )
 }
 
 /** Renders `children` once the peer runs, `fallback` until then. */

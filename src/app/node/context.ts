@@ -4,9 +4,18 @@
  */
 import { createContext, useContext } from 'react'
 import type { StarlingPeer } from '../../core/peer.js'
-import type { HostState } from './host.js'
+import type { HostState, PeerHost } from './host.js'
 
 export const HostStateContext = createContext<HostState | null>(null)
+
+/** The host itself, for the few actions that outlive the peer (key import, reset). */
+export const PeerHostContext = createContext<PeerHost | null>(null)
+
+export function usePeerHost (): PeerHost {
+  const host = useContext(PeerHostContext)
+  if (host == null) throw new Error('usePeerHost() needs a <StarlingProvider> above it')
+  return host
+}
 
 export function useHostState (): HostState {
   const state = useContext(HostStateContext)

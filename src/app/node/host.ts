@@ -67,6 +67,39 @@ export class PeerHost {
     this.enqueue(async () => { if (!this.wanted) await this.doStop() })
   }
 
+  /** The stored private key (libp2p protobuf), for a key backup; undefined before the first start. */
+  async storedIdentity (): Promise<Uint8Array | undefined> {
+    return await this.running.storage?.identity.load()
+  }
+
+  /**
+   * Stops the peer for good and runs `step` on its storage (still open, and no longer used by a
+   * peer): replacing the identity with an imported key, or before deleting everything. The page
+   * reloads afterwards, so that nothing of the old identity stays in memory.
+   */
+  async shutDownFor (step: (storage: PeerStorage) => Promise<void>): Promise<void> {
+    this.wanted = false
+    this.lockWait?.abort()
+    const done = Promise.withResolvers<void>()
+    this.enqueue(async () => {
+      try {
+        const { peer, storage } = this.running
+        await peer?.stop()
+        this.running.peer = undefined
+        const open = storage ?? await this.init.openStorage()
+        this.running.storage = open
+        await step(open)
+        await this.release()
+        this.setState({ phase: 'idle' })
+        done.resolve()
+      } catch (err) {
+        done.reject(err)
+        throw err
+      }
+    })
+    await done.promise
+  }
+
   private enqueue (step: () => Promise<void>): void {
     this.queue = this.queue.then(step).catch((err: unknown) => { console.error('starling: peer lifecycle step failed', err) })
   }
