@@ -57,6 +57,18 @@ export interface RelayConfig {
   registryCallsPerSecond: number
   /** STUN/TURN URLs browsers use to set up direct WebRTC connections (handed out by /api/v1/relay). */
   iceServers: string[]
+  /** Whether the A2A HTTP bridge (`/a2a/<PeerID>`, relay/bridge/) serves the agents that opted in. */
+  bridge: boolean
+  /** The relay's public http(s) origin (behind a TLS proxy), for URLs in served cards; '' for the request's Host. */
+  publicUrl: string
+  /** Largest JSON-RPC request body the bridge reads, in bytes. */
+  bridgeMaxBodyBytes: number
+  /** Bridged calls one client IP address may make per second, sustained (bursts of twice as many). */
+  bridgeCallsPerSecond: number
+  /** Bridged SSE streams (SendStreamingMessage, SubscribeToTask) open at once, all clients together. */
+  bridgeMaxStreams: number
+  /** Seconds a bridged call that waits for its answer (a blocking SendMessage…) may take. */
+  bridgeCallTimeout: number
   /** The config file that was read, if any (absolute path). */
   configFile?: string
 }
@@ -69,7 +81,8 @@ export interface Option {
   env: string
   help: string
   default: string
-  kind: 'string' | 'path' | 'port' | 'count' | 'list' | 'choice'
+  /** `switch`: on|off (true|false, yes|no, 1|0; a JSON boolean in the file); `url`: an http(s) URL or '' for none. */
+  kind: 'string' | 'path' | 'port' | 'count' | 'list' | 'choice' | 'switch' | 'url'
   /** Smallest value a count may take (1 unless said). */
   min?: number
   /** Largest value a count may take. */
@@ -99,7 +112,13 @@ export const OPTIONS: Record<OptionKey, Option> = {
   idleTimeout: { flag: 'idle-timeout', env: 'STARLING_IDLE_TIMEOUT', default: '120', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds a peer may stay silent before its connection is closed (libp2p peers ping every 30 s; the relay pings no one)' },
   maxAgents: { flag: 'max-agents', env: 'STARLING_MAX_AGENTS', default: '10000', kind: 'count', help: 'registry entries held at once' },
   registryCallsPerSecond: { flag: 'registry-calls-per-second', env: 'STARLING_REGISTRY_CALLS_PER_SECOND', default: '10', kind: 'count', help: 'registry calls one peer may make per second, sustained (bursts of twice as many)' },
-  iceServers: { flag: 'ice-servers', env: 'STARLING_ICE_SERVERS', default: 'stun:stun.l.google.com:19302', kind: 'list', help: 'comma-separated STUN/TURN URLs for browsers\' WebRTC ("none" for none)' }
+  iceServers: { flag: 'ice-servers', env: 'STARLING_ICE_SERVERS', default: 'stun:stun.l.google.com:19302', kind: 'list', help: 'comma-separated STUN/TURN URLs for browsers\' WebRTC ("none" for none)' },
+  bridge: { flag: 'bridge', env: 'STARLING_BRIDGE', default: 'on', kind: 'switch', help: 'on|off: the A2A HTTP bridge at /a2a/<PeerID> for agents that opted in (--no-bridge is --bridge off)' },
+  publicUrl: { flag: 'public-url', env: 'STARLING_PUBLIC_URL', default: '', kind: 'url', help: 'the relay\'s public origin, e.g. https://relay.example.com, for URLs in bridged agent cards (default: from the request\'s Host)' },
+  bridgeMaxBodyBytes: { flag: 'bridge-max-body-bytes', env: 'STARLING_BRIDGE_MAX_BODY_BYTES', default: String(8 * 1024 * 1024), kind: 'count', help: 'largest request body the A2A bridge reads, in bytes' },
+  bridgeCallsPerSecond: { flag: 'bridge-calls-per-second', env: 'STARLING_BRIDGE_CALLS_PER_SECOND', default: '20', kind: 'count', help: 'A2A bridge calls one client IP address may make per second, sustained (bursts of twice as many)' },
+  bridgeMaxStreams: { flag: 'bridge-max-streams', env: 'STARLING_BRIDGE_MAX_STREAMS', default: '256', kind: 'count', help: 'A2A bridge SSE streams open at once, all clients together' },
+  bridgeCallTimeout: { flag: 'bridge-call-timeout', env: 'STARLING_BRIDGE_CALL_TIMEOUT', default: '300', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds a bridged call that waits for the agent\'s answer may take before it is abandoned' }
 }
 
 /** The option naming the config file; it cannot be set from a file. */
@@ -158,6 +177,7 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv): RelayConfig
     const value = flags[flag]
     return typeof value === 'string' ? value : undefined
   }
+  const negated = (flag: string): boolean => flags[`no-${flag}`] === true
 
   // the data directory decides where relay.json is looked for, so the file cannot set it then
   const dataDirText = textValue('dataDir', fromFlag, env)
@@ -170,7 +190,7 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv): RelayConfig
 
   const out: Record<string, unknown> = {}
   for (const [key, option] of Object.entries(OPTIONS) as Array<[OptionKey, Option]>) {
-    const text = textValue(key, fromFlag, env)
+    const text = textValue(key, fromFlag, env, negated)
     if (text != null) {
       out[key] = convertText(text.raw, option, text.source)
       if (option.kind === 'path') out[key] = resolve(out[key] as string)
@@ -195,7 +215,9 @@ function parseFlags (argv: string[]): Record<string, string | boolean | undefine
       options: {
         help: { type: 'boolean' },
         [CONFIG_OPTION.flag]: { type: 'string' },
-        ...Object.fromEntries(Object.values(OPTIONS).map(o => [o.flag, { type: 'string' as const }]))
+        ...Object.fromEntries(Object.values(OPTIONS).map(o => [o.flag, { type: 'string' as const }])),
+        // `--no-bridge` reads better than `--bridge off` for the one thing a switch is turned off for
+        ...Object.fromEntries(Object.values(OPTIONS).filter(o => o.kind === 'switch').map(o => [`no-${o.flag}`, { type: 'boolean' as const }]))
       }
     }).values as Record<string, string | boolean | undefined>
   } catch (err) {
@@ -205,10 +227,11 @@ function parseFlags (argv: string[]): Record<string, string | boolean | undefine
 }
 
 /** An option's value from its flag, else its environment variable; undefined when neither is set. */
-function textValue (key: OptionKey, fromFlag: (flag: string) => string | undefined, env: NodeJS.ProcessEnv): { raw: string, source: ConfigSource } | undefined {
+function textValue (key: OptionKey, fromFlag: (flag: string) => string | undefined, env: NodeJS.ProcessEnv, negated: (flag: string) => boolean = () => false): { raw: string, source: ConfigSource } | undefined {
   const option = OPTIONS[key]
   const flag = fromFlag(option.flag)
   if (flag != null) return { raw: flag, source: { kind: 'flag', name: `--${option.flag}` } }
+  if (option.kind === 'switch' && negated(option.flag)) return { raw: 'off', source: { kind: 'flag', name: `--no-${option.flag}` } }
   const fromEnv = env[option.env]
   if (fromEnv != null) return { raw: fromEnv, source: { kind: 'env', name: option.env } }
   return undefined
@@ -228,6 +251,13 @@ export function convertText (raw: string, option: Option, source: ConfigSource):
     case 'choice':
       if (!(option.choices ?? []).includes(raw.trim())) fail(`must be one of ${(option.choices ?? []).join('|')}`)
       return raw.trim()
+    case 'switch': {
+      const value = SWITCH_WORDS[raw.trim().toLowerCase()]
+      if (value == null) fail('must be on or off')
+      return value
+    }
+    case 'url':
+      return checkUrl(raw.trim(), fail)
     case 'port':
     case 'count': {
       const n = raw.trim() === '' ? NaN : Number(raw)
@@ -254,12 +284,35 @@ export function convertJson (value: unknown, option: Option, source: ConfigSourc
     case 'choice':
       if (typeof value !== 'string' || !(option.choices ?? []).includes(value)) fail(`must be one of ${(option.choices ?? []).join('|')}`)
       return value
+    case 'switch':
+      if (typeof value === 'boolean') return value
+      if (typeof value !== 'string') fail('must be true or false')
+      return convertText(value as string, option, source)
+    case 'url':
+      if (typeof value !== 'string') fail('must be a string')
+      return checkUrl((value as string).trim(), fail)
     case 'port':
     case 'count':
       if (typeof value !== 'number') fail('must be a number')
       checkNumber(value as number, option, fail)
       return value
   }
+}
+
+/** The words a switch takes, to their value. */
+const SWITCH_WORDS: Record<string, boolean | undefined> = { on: true, off: false, true: true, false: false, yes: true, no: false, 1: true, 0: false }
+
+/** An http(s) origin without a trailing slash, or '' for none. */
+function checkUrl (text: string, fail: (what: string) => never): string {
+  if (text === '') return ''
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return fail('must be an http(s) URL')
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('must be an http(s) URL')
+  return text.replace(/\/+$/, '')
 }
 
 function checkNumber (n: number, option: Option, fail: (what: string) => never): void {

@@ -26,6 +26,8 @@ export interface RelayHttpInit {
   /** The relay's PeerID and dialable multiaddrs, best first for a client that reached us at `host`. */
   relayInfo: (host: string | undefined) => RelayInfo
   agents: (query: { skill?: string, tags?: string[], text?: string, limit?: number }) => AgentEntry[]
+  /** Answers everything under `/a2a/` (the A2A HTTP bridge, ./bridge/bridge.ts); absent: the bridge is off. */
+  a2a?: (req: IncomingMessage, res: ServerResponse) => void
 }
 
 /** `GET /api/v1/relay`: how the PWA served by this relay reaches it. */
@@ -75,6 +77,11 @@ export function createRelayHttpServer (init: RelayHttpInit): Server {
 
 async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://relay.invalid')
+  if (isBridgePath(url.pathname)) {
+    if (init.a2a == null) sendJson(res, 404, { error: 'the A2A HTTP bridge is turned off on this relay' })
+    else init.a2a(req, res)
+    return
+  }
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD')
     sendJson(res, 405, { error: `${req.method ?? ''} is not supported here` })
@@ -124,8 +131,9 @@ async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: In
 
 /** The route a request took, from a fixed set (a label per path would grow without bound). */
 function routeOf (req: IncomingMessage): HttpRoute {
-  if (req.method !== 'GET' && req.method !== 'HEAD') return 'method_not_allowed'
   const path = (req.url ?? '/').split('?', 1)[0] ?? '/'
+  if (isBridgePath(path)) return 'a2a_bridge'
+  if (req.method !== 'GET' && req.method !== 'HEAD') return 'method_not_allowed'
   switch (path) {
     case '/health': return 'health'
     case '/metrics': return 'metrics'
@@ -133,6 +141,11 @@ function routeOf (req: IncomingMessage): HttpRoute {
     case '/api/v1/agents': return 'api_agents'
   }
   return path.startsWith('/api/') ? 'api_other' : 'static'
+}
+
+/** Whether a path is the A2A bridge's (`/a2a/<PeerID>…`). */
+function isBridgePath (path: string): boolean {
+  return path === '/a2a' || path.startsWith('/a2a/')
 }
 
 /** Types worth compressing (text); images and fonts are compressed already. */

@@ -29,7 +29,9 @@ export type RegistryOp = 'publish' | 'remove' | 'discover' | 'other'
 export type RegistryOutcome = 'ok' | 'refused' | 'error'
 /** Why the relay said no: a registry refusal, a reservation refusal, a bad HTTP request. */
 export type RefusalReason = 'forbidden' | 'invalid_params' | 'registry_full' | 'unknown_method' | 'rate_limited' | 'bad_frame' | 'reservation_refused' | 'bad_request'
-export type HttpRoute = 'health' | 'metrics' | 'api_relay' | 'api_agents' | 'api_other' | 'static' | 'method_not_allowed'
+export type HttpRoute = 'health' | 'metrics' | 'api_relay' | 'api_agents' | 'api_other' | 'static' | 'method_not_allowed' | 'a2a_bridge'
+/** How a call through the A2A HTTP bridge ended (relay/bridge/). */
+export type BridgeOutcome = 'ok' | 'a2a_error' | 'refused' | 'rate_limited' | 'not_found' | 'bad_request' | 'unreachable' | 'timeout' | 'aborted' | 'error'
 
 /** What the relay exposes to be measured on scrape; each is read only when Prometheus asks. */
 export interface MetricsSource {
@@ -44,6 +46,7 @@ export class RelayMetrics {
   readonly registryLatency: Histogram<'op'>
   readonly refusals: Counter<'reason'>
   readonly httpRequests: Counter<'route' | 'status'>
+  readonly bridgedRequests: Counter<'method' | 'outcome'>
   private source?: MetricsSource
 
   constructor () {
@@ -110,6 +113,12 @@ export class RelayMetrics {
       name: 'starling_relay_http_requests_total',
       help: 'HTTP requests answered, by route and status code',
       labelNames: ['route', 'status'],
+      registers
+    })
+    this.bridgedRequests = new Counter({
+      name: 'starling_relay_bridge_requests_total',
+      help: 'Calls through the A2A HTTP bridge, by A2A method (v1 name; card for card fetches, other when unknown) and outcome',
+      labelNames: ['method', 'outcome'],
       registers
     })
   }

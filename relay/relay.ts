@@ -21,6 +21,7 @@ import type { RelayNode } from './node.js'
 import { Registry } from './registry/registry.js'
 import { RegistryService } from './registry/service.js'
 import { WebSocketBridge } from './ws-bridge.js'
+import { A2ABridge } from './bridge/bridge.js'
 
 export interface RunningRelay {
   node: RelayNode
@@ -56,7 +57,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   const bridge = new WebSocketBridge()
   // the HTTP server starts first (its port goes into the node's addresses); until the node
   // exists, the handlers answer from what there is
-  const parts: { node?: RelayNode, service?: RegistryService } = {}
+  const parts: { node?: RelayNode, service?: RegistryService, a2a?: A2ABridge } = {}
 
   const multiaddrs = (): string[] => parts.node?.getMultiaddrs().map(a => a.toString()) ?? []
   const server = createRelayHttpServer({
@@ -98,7 +99,17 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
     agents: (query) => {
       const service = parts.service
       return service == null ? [] : service.registry.discover(query).map(e => service.describe(e))
-    }
+    },
+    a2a: config.bridge
+      ? (req, res) => {
+          if (parts.a2a != null) {
+            parts.a2a.handle(req, res)
+            return
+          }
+          res.writeHead(503, { 'Content-Type': 'application/json; charset=utf-8', 'Retry-After': '1' })
+          res.end(JSON.stringify({ error: 'the relay is starting' }))
+        }
+      : undefined
   })
   const drain = new HttpDrain(server)
   server.listen(config.port, config.host)
@@ -130,6 +141,19 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   await service.start()
   parts.node = node
   parts.service = service
+  if (config.bridge) {
+    parts.a2a = new A2ABridge({
+      node,
+      card: (peerId) => service.registry.get(peerId)?.card,
+      publicUrl: config.publicUrl,
+      maxBodyBytes: config.bridgeMaxBodyBytes,
+      callsPerSecond: config.bridgeCallsPerSecond,
+      maxStreams: config.bridgeMaxStreams,
+      callTimeoutMs: config.bridgeCallTimeout * 1000,
+      metrics,
+      log
+    })
+  }
   if (log.isLevelEnabled('debug')) {
     // per-peer events only when asked for: at thousands of peers they are most of the log
     node.addEventListener('peer:connect', (evt) => { log.debug({ event: 'peer.connect', peer: evt.detail.toString() }, 'peer connected') })
@@ -160,6 +184,8 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
         // is accepted, what is left is writing answers, which libp2p's stop flushes
         await service.stop()
         const finished = await drained
+        // bridged calls cut at the deadline leave their streams to agents: closed with them
+        await parts.a2a?.close()
         if (!finished) log.warn({ event: 'http.drain_timeout', graceMs }, 'HTTP requests still in flight at the deadline were cut')
         await node.stop()
         healthMonitor.stop()

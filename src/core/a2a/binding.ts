@@ -57,11 +57,20 @@ export function isPeerId (value: string): boolean {
   }
 }
 
+/**
+ * The A2A extension (`capabilities.extensions[].uri`) by which an agent's signed card says it
+ * may be tasked over HTTP through its relay's A2A bridge (relay/bridge/, docs/protocol.md). A
+ * relay bridges only agents whose current card declares it: the choice is the agent's own.
+ */
+export const HTTP_BRIDGE_EXTENSION_URI = 'https://starling.dev/ext/http-bridge/v1'
+
 /** What a person or a config file says about an agent; the card is derived from it. */
 export interface AgentProfile {
   name: string
   description: string
   skills: SkillSpec[]
+  /** Reachable over HTTP through the relay's A2A bridge (off unless true). */
+  bridge?: boolean
 }
 
 export interface SkillSpec {
@@ -83,11 +92,29 @@ export function buildAgentCard (peerId: string, profile: AgentProfile): AgentCar
     description: profile.description,
     supportedInterfaces: [bindingInterface(peerId)],
     version: '1.0.0',
-    capabilities: { streaming: true, pushNotifications: true, extendedAgentCard: false },
+    capabilities: {
+      streaming: true,
+      pushNotifications: true,
+      extendedAgentCard: false,
+      ...(profile.bridge === true ? { extensions: [bridgeExtension()] } : {})
+    },
     defaultInputModes: ['text/plain'],
     defaultOutputModes: ['text/plain'],
     skills: profile.skills.map(toSkill)
   }
+}
+
+function bridgeExtension (): { uri: string, description: string, required: boolean } {
+  return {
+    uri: HTTP_BRIDGE_EXTENSION_URI,
+    description: 'This agent may be tasked over HTTP (A2A JSON-RPC) through its relay\'s bridge at <relay>/a2a/<PeerID>',
+    required: false
+  }
+}
+
+/** Whether an agent card declares the HTTP bridge extension (its agent opted in). */
+export function allowsHttpBridge (card: { capabilities?: { extensions?: unknown[] } }): boolean {
+  return card.capabilities?.extensions?.some(e => (e as { uri?: unknown } | null)?.uri === HTTP_BRIDGE_EXTENSION_URI) === true
 }
 
 function toSkill (spec: SkillSpec): AgentSkillJson {
