@@ -29,6 +29,11 @@ export const PREVIEW_LENGTH = 80
 
 export interface DaemonInit {
   home: string
+  /**
+   * Reachable over HTTP through the relay's A2A bridge for this run (`serve --bridge`): the
+   * published card declares it. Absent or false: the bridge is off.
+   */
+  bridge?: boolean
   /** Answer every task with the text it brought (a demo agent). */
   echo?: boolean
   /** Answers every task (`serve --on-task`); ignored with `echo`. */
@@ -79,6 +84,17 @@ export async function startDaemon (init: DaemonInit): Promise<RunningDaemon> {
     handler: echo ? echoHandler : init.handler,
     onWarning: warn
   })
+  // the run decides: the card the peer publishes says whether the relay may bridge it
+  const bridge = init.bridge === true
+  if ((peer.profile.bridge === true) !== bridge) {
+    const { bridge: _, ...profile } = peer.profile
+    try {
+      await peer.setProfile(bridge ? { ...profile, bridge: true } : profile)
+    } catch (err) {
+      await peer.stop().catch(() => {})
+      throw new ConfigError(`cannot turn the HTTP bridge ${bridge ? 'on' : 'off'}: ${errorMessage(err)}`, { cause: err })
+    }
+  }
   const started = Promise.withResolvers<void>()
   // nobody may be waiting when the start fails: that must not be an unhandled rejection
   started.promise.catch(() => {})
@@ -93,13 +109,14 @@ export async function startDaemon (init: DaemonInit): Promise<RunningDaemon> {
     throw e
   }
 
-  emit('serving', { peerId: peer.peerId, name: peer.profile.name, home: init.home, socket: paths.socket, relay: config.relay, echo },
+  emit('serving', { peerId: peer.peerId, name: peer.profile.name, home: init.home, socket: paths.socket, relay: config.relay, echo, bridge },
     `Starling peer ${peer.peerId} is serving`)
   if (!json) {
     out(`  Name:   ${peer.profile.name}`)
     out(`  Skills: ${peer.profile.skills.map(s => s.id).join(', ') || '(none)'}`)
     out(`  Home:   ${init.home}`)
     out(`  Relay:  ${config.relay}`)
+    out(`  Bridge: ${bridge ? `on (A2A over HTTP at <relay>/a2a/${peer.peerId})` : 'off'}`)
     out(`  Mode:   ${echo
       ? 'echo (answers every task with the text it got)'
       : init.handler != null

@@ -33,6 +33,7 @@ export async function runServe (context: VerbContext): Promise<number> {
     daemon = await startDaemon({
       home: context.home,
       echo: context.values.echo === true,
+      bridge: context.values.bridge === true,
       handler: onTask?.handler,
       handlerMode: onTask != null ? `on-task (runs \`${String(context.values['on-task'])}\` for every task)` : undefined,
       json: context.json

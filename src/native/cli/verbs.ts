@@ -96,7 +96,7 @@ const init: Verb = {
 const serve: Verb = {
   name: 'serve',
   summary: 'Run this peer in the foreground, with the control socket the other verbs use.',
-  synopsis: 'serve [--echo | --on-task CMD [--on-task-timeout SECONDS]]',
+  synopsis: 'serve [--echo | --on-task CMD [--on-task-timeout SECONDS]] [--bridge]',
   description: [
     'Prints `Starling peer <PeerID> is serving` once the control socket listens, then one line per',
     'change of the relay connection, of the published card and of tasks. Stops cleanly on SIGINT or',
@@ -109,13 +109,19 @@ const serve: Verb = {
     'Exit 0: its stdout (one trailing newline removed, at most 1 MiB) is the answer. Exit 3: its',
     'stdout is a question back (input-required). Any other exit fails the task with the last lines',
     'of its stderr. After --on-task-timeout (default 600) or a cancel, the command\'s process group',
-    'gets SIGTERM, then SIGKILL 3 s later, and the task fails (or stays canceled).'
+    'gets SIGTERM, then SIGKILL 3 s later, and the task fails (or stays canceled).',
+    '',
+    '--bridge makes this agent reachable over HTTP for this run: its card declares it, and the',
+    'relay\'s A2A bridge then serves it to ordinary A2A clients at <relay>/a2a/<PeerID> (card at',
+    '<relay>/a2a/<PeerID>/.well-known/agent-card.json). Every such caller reaches the agent as the',
+    'relay. Without --bridge it is off.'
   ].join('\n'),
   json: 'one JSON object per line: { "event": "serving" | "relay" | "registry" | "inbound" | "task" | "warning" | "stopped", … }',
   options: {
     echo: { type: 'boolean', help: 'a demo agent: answer every task with the text it got' },
     'on-task': { type: 'string', value: 'CMD', help: 'answer every task with a shell command (see above)' },
-    'on-task-timeout': { type: 'string', value: 'SECONDS', help: 'stop a command that runs longer (default 600)' }
+    'on-task-timeout': { type: 'string', value: 'SECONDS', help: 'stop a command that runs longer (default 600)' },
+    bridge: { type: 'boolean', help: 'reachable over HTTP through the relay\'s A2A bridge for this run (see above)' }
   },
   positionals: [0, 0],
   run: async (context) => {
