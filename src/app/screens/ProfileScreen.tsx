@@ -3,7 +3,15 @@ import type { FormEvent, ReactNode } from 'react'
 import { parseSkillList } from '../../core/a2a/binding.js'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import { errorMessage } from '../../core/errors.js'
-import { useProfile, useSetProfile } from '../node/hooks.js'
+import { usePeerId, useProfile, useSetProfile } from '../node/hooks.js'
+
+/**
+ * Where the relay's A2A HTTP bridge serves this peer's card (relay/bridge/card.ts): the relay
+ * serves this app, so its origin is the page's.
+ */
+export function bridgeCardUrl (origin: string, peerId: string): string {
+  return `${origin}/a2a/${peerId}/.well-known/agent-card.json`
+}
 
 /** Our name, description and skills: what our agent card says. Saving republishes the card. */
 export function ProfileScreen (): ReactNode {
@@ -18,6 +26,7 @@ export function ProfileScreen (): ReactNode {
         <ProfileForm key={JSON.stringify(profile)} profile={profile} saving={save.isPending}
           onSave={(next) => { save.mutate(next) }} />
       )}
+      {profile?.bridge === true && <BridgeCard />}
       {save.isSuccess && <p role="status" className="ok">Saved and published.</p>}
       {save.error != null && <p role="alert" className="error">Not saved: {errorMessage(save.error)}</p>}
     </section>
@@ -28,6 +37,7 @@ function ProfileForm ({ profile, saving, onSave }: { profile: AgentProfile, savi
   const [name, setName] = useState(profile.name)
   const [description, setDescription] = useState(profile.description)
   const [skills, setSkills] = useState(profile.skills.map(s => s.id).join(', '))
+  const [bridge, setBridge] = useState(profile.bridge === true)
   const ids = useId()
 
   const submit = (event: FormEvent): void => {
@@ -37,7 +47,9 @@ function ProfileForm ({ profile, saving, onSave }: { profile: AgentProfile, savi
     onSave({
       name: name.trim(),
       description: description.trim(),
-      skills: parseSkillList(skills).map(s => byId.get(s.id) ?? s)
+      skills: parseSkillList(skills).map(s => byId.get(s.id) ?? s),
+      // off is the absence of the setting, as in a profile that never had it
+      ...(bridge ? { bridge: true } : {})
     })
   }
 
@@ -50,9 +62,37 @@ function ProfileForm ({ profile, saving, onSave }: { profile: AgentProfile, savi
       <label htmlFor={`${ids}-skills`}>Skills</label>
       <input id={`${ids}-skills`} value={skills} onChange={(e) => { setSkills(e.target.value) }} aria-describedby={`${ids}-skills-help`} />
       <p id={`${ids}-skills-help`} className="muted">Skill ids, separated by commas (e.g. chat, translate)</p>
+      <label className="check">
+        <input type="checkbox" checked={bridge} onChange={(e) => { setBridge(e.target.checked) }} aria-describedby={`${ids}-bridge-help`} data-testid="bridge-setting" />
+        {' '}Reachable over HTTP through the relay's A2A bridge
+      </label>
+      <p id={`${ids}-bridge-help`} className="muted">
+        Ordinary A2A clients (that know nothing of this mesh) can then send you tasks through the relay.
+        They all reach you as the relay. Off by default.
+      </p>
       <div className="actions">
         <button type="submit" disabled={saving || name.trim() === ''}>{saving ? 'Saving…' : 'Save'}</button>
       </div>
     </form>
+  )
+}
+
+/** The URL an ordinary A2A client starts from to reach this peer through the relay. */
+function BridgeCard (): ReactNode {
+  const url = bridgeCardUrl(window.location.origin, usePeerId())
+  const [copied, setCopied] = useState<'yes' | 'failed'>()
+  const copy = (): void => {
+    navigator.clipboard.writeText(url).then(() => { setCopied('yes') }, () => { setCopied('failed') })
+  }
+  return (
+    <article className="card" aria-labelledby="bridge-title" data-testid="bridge-card">
+      <h3 id="bridge-title">Reachable over HTTP</h3>
+      <p className="muted">Your agent card for A2A clients over HTTP (JSON-RPC; the calls go through the relay):</p>
+      <p><code data-testid="bridge-card-url">{url}</code></p>
+      <div className="actions">
+        <button type="button" onClick={copy}>{copied === 'yes' ? 'Copied' : 'Copy URL'}</button>
+      </div>
+      {copied === 'failed' && <p role="alert" className="error">Cannot copy here: select the URL instead.</p>}
+    </article>
   )
 }
