@@ -3,7 +3,8 @@ import type { ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
 import { fetchRelayStatus, formatUptime } from '../model/relay-status.js'
 import type { RelayStatus } from '../model/relay-status.js'
-import { useRelayStatus } from '../node/hooks.js'
+import { JoinLink } from '../components/JoinLink.js'
+import { usePeerId, useRelayStatus } from '../node/hooks.js'
 
 /** How often the view asks the relay again while it is on screen, in ms. */
 export const RELAY_STATUS_INTERVAL_MS = 5_000
@@ -11,6 +12,7 @@ export const RELAY_STATUS_INTERVAL_MS = 5_000
 /** The relay's health and registry as the relay reports them: read-only. */
 export function RelayScreen (): ReactNode {
   const link = useRelayStatus().data
+  const peerId = usePeerId()
   const status = useQuery<RelayStatus>({
     queryKey: ['relay-status', window.location.origin],
     queryFn: async ({ signal }) => await fetchRelayStatus(window.location.origin, { signal }),
@@ -21,6 +23,7 @@ export function RelayScreen (): ReactNode {
     <section aria-labelledby="relay-title" data-testid="relay-screen">
       <h2 id="relay-title">Relay</h2>
       <p className="muted">What the relay at <code>{window.location.host}</code> says about itself. This browser&apos;s link to it: <strong>{link?.state ?? 'unknown'}</strong>.</p>
+      <JoinLink peerId={peerId} />
       {status.error != null && <p role="alert" className="error">The relay did not answer: {errorMessage(status.error)}</p>}
       {health == null
         ? status.isPending && <p className="muted">Asking the relay…</p>
