@@ -33,6 +33,7 @@ import type { InboundTask, TaskHandler } from './tasks/executor.js'
 import { InboundTasks } from './tasks/inbound.js'
 import type { TaskOutcome } from './tasks/outcome.js'
 import { OutboundTasks } from './tasks/outbound.js'
+import { HttpAgents, isAgentUrl } from './tasks/http-agents.js'
 import type { SendOptions } from './tasks/outbound.js'
 import { Outbox } from './tasks/outbox.js'
 import { TaskRecords } from './tasks/records.js'
@@ -107,6 +108,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   private readonly outbox: Outbox
   private readonly pushService: PushService
   private readonly upgrader?: DirectUpgrader
+  /** Plain HTTP A2A agents (not on the mesh), by card URL. */
+  private readonly httpAgents: HttpAgents
   private clientFactory?: Promise<ClientFactory>
   private readonly agents = new Map<string, KnownAgent>()
   /** When a send by skill last gave up on an agent, ms since the epoch. */
@@ -181,11 +184,16 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
         else await this.inbound.pushes.expire(record)
       }
     })
+    this.httpAgents = new HttpAgents({
+      known: (url) => this.agents.get(url)?.card,
+      remember: async (url, card) => { await this.rememberAgent({ peerId: url, card, seenAt: Date.now() }) }
+    })
     this.outbound = new OutboundTasks({
       records: this.records,
       outbox: this.outbox,
       self: this.peerId,
-      client: async (peerId) => await this.client(peerId)
+      client: async (peerId) => await this.client(peerId),
+      follow: (peerId) => isAgentUrl(peerId) ? this.httpAgents.follow(peerId) : 'push'
     })
     this.server = new A2AServer(node, { requestHandler: () => this.inbound.requestHandler() })
     if (init.directUpgrade === true) this.upgrader = new DirectUpgrader(node, this.relay)
@@ -322,6 +330,38 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     throw new NoAgentError(skill, tried)
   }
 
+  // #region HTTP agents: tasks to plain HTTP A2A agents, by the URL of their card
+
+  /**
+   * Fetches and checks the card of the plain HTTP A2A agent at `url` (its card URL or base URL)
+   * and keeps it in the directory under its normalised card URL, which then names the agent
+   * where a PeerID names a mesh agent. Throws InvalidInputError for a URL that is not http(s),
+   * AgentCardError when the card cannot be fetched or used.
+   */
+  async addHttpAgent (url: string, options: { signal?: AbortSignal } = {}): Promise<KnownAgent> {
+    const added = await this.httpAgents.add(url, options)
+    return this.agents.get(added.url) ?? { peerId: added.url, card: added.card, seenAt: Date.now() }
+  }
+
+  /**
+   * Sends a task to the plain HTTP A2A agent at `url`: its card is fetched and checked first
+   * (nothing is stored when that fails), then the task goes like any other (stored, delivered by
+   * the outbox, in the same list), with the agent's card URL as its `peerId`.
+   */
+  async sendToUrl (url: string, content: string | PartJson[], options: Omit<SendOptions, 'taskId'> = {}): Promise<TaskRecord> {
+    const agent = await this.addHttpAgent(url, { signal: options.signal })
+    return await this.send(agent.peerId, content, options)
+  }
+
+  /** Keeps `agent` in the directory (memory and storage) and says so. */
+  private async rememberAgent (agent: KnownAgent): Promise<void> {
+    this.agents.set(agent.peerId, agent)
+    await this.storage.agents.put(agent)
+    this.safeDispatchEvent('agents', { detail: this.knownAgents() })
+  }
+
+  // #endregion
+
   async tasks (query: TaskQuery = {}): Promise<TaskRecord[]> {
     return await this.storage.tasks.list(query)
   }
@@ -350,8 +390,12 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     return await this.outbound.waitFor(taskId, options)
   }
 
-  /** An @a2a-js/sdk Client for the agent `peerId`, over the libp2p binding (every A2A method). */
+  /**
+   * An @a2a-js/sdk Client for the agent `peerId`, over the libp2p binding (every A2A method); for
+   * an HTTP agent (`peerId` its card URL), over the SDK's own HTTP transports.
+   */
   async client (peerId: string): Promise<Client> {
+    if (isAgentUrl(peerId)) return await this.httpAgents.client(peerId)
     const known = this.agents.get(peerId)?.card
     const cached = this.clients.get(peerId)
     if (cached != null && cached.card === known) return await cached.client

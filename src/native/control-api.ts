@@ -73,10 +73,16 @@ export interface ContentParams {
 export const MAX_TTL_MS = 7 * 24 * 60 * 60 * 1000
 
 export interface SendParams extends ContentParams {
-  /** The agent; or, instead, `skill`. */
+  /** The agent; or, instead, `skill` or `url`. */
   peerId?: string
   /** Send to a connected agent with this skill (anycast: the next one when one does not take it). */
   skill?: string
+  /**
+   * Send to a plain HTTP A2A agent: the URL of its agent card (or its base URL, the card then at
+   * /.well-known/agent-card.json). The card is fetched and checked before anything is stored; the
+   * task's `peerId` is then the normalised card URL.
+   */
+  url?: string
   /** Continue a conversation. */
   contextId?: string
   /** Continue our outbound task of this id, which waits for our input. */
@@ -87,7 +93,7 @@ export interface SendParams extends ContentParams {
 
 export interface SendResult {
   taskId: string
-  /** The agent the task went to (the one chosen, for a send by skill). */
+  /** The agent the task went to (the one chosen, for a send by skill; the card URL of an HTTP agent). */
   peerId: string
   contextId: string
   state: TaskStateName

@@ -12,6 +12,7 @@ import type { ConnectionKind } from '../core/node/direct-upgrade.js'
 import type { StarlingPeer } from '../core/peer.js'
 import type { AgentEntry } from '../core/registry/protocol.js'
 import type { TaskRecord } from '../core/store/types.js'
+import { agentCardUrl } from '../core/tasks/http-agents.js'
 import type { TaskOutcome } from '../core/tasks/outcome.js'
 import { INTERRUPTED_STATES, isTerminal } from '../core/tasks/state.js'
 import { MAX_FILES, readFilePart } from './cli/attach.js'
@@ -55,12 +56,14 @@ const schemas = {
   send: z.strictObject({
     peerId: peerId.optional(),
     skill: z.string().min(1).max(128).optional(),
+    // checked (http or https, a card there) by the peer, with messages that say what is wrong
+    url: z.string().min(1).max(2048).optional(),
     ...contentShape,
     contextId: z.string().min(1).max(256).optional(),
     taskId: taskId.optional(),
     ttlMs: z.number().int().min(1).max(MAX_TTL_MS).optional()
-  }).refine(p => (p.peerId == null) !== (p.skill == null), 'give either peerId or skill')
-    .refine(p => p.skill == null || p.taskId == null, 'a task to continue has its agent already: give peerId, not skill'),
+  }).refine(p => [p.peerId, p.skill, p.url].filter(v => v != null).length === 1, 'give one of peerId, skill or url')
+    .refine(p => p.skill == null || p.taskId == null, 'a task to continue has its agent already: give peerId (or url), not skill'),
   wait: z.strictObject({ taskId, timeoutMs: z.number().int().min(0).max(MAX_WAIT_TIMEOUT_MS).optional() }),
   respond: z.strictObject({ taskId, ...contentShape, state: z.enum(RESPOND_STATES as [RespondState, ...RespondState[]]).optional() }),
   task: z.strictObject({ taskId }),
@@ -109,15 +112,20 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
     },
 
     send: async (params, { signal }): Promise<SendResult> => {
-      const { peerId: to, skill, contextId, taskId: continues, ttlMs, ...given } = parse(schemas.send, params)
-      if (to === peer.peerId) throw new InvalidInputError('that is this peer\'s own PeerID: send to another agent')
+      const { peerId: named, skill, url, contextId, taskId: continues, ttlMs, ...given } = parse(schemas.send, params)
+      if (named === peer.peerId) throw new InvalidInputError('that is this peer\'s own PeerID: send to another agent')
+      // an HTTP agent is named by its normalised card URL (InvalidInputError for a URL that is not http(s))
+      const to = url != null ? agentCardUrl(url) : named
       if (continues != null && to != null) await continuable(peer, continues, to)
       // every file is read and checked before the task exists: a refused file queues nothing
       const message = await contentParts(given, 'message', signal)
       if (message.length === 0) throw new InvalidParamsError('text: say something, or attach parts or files')
       const record = skill != null
         ? await peer.sendToSkill(skill, message, { contextId, ttlMs, signal })
-        : await peer.send(to ?? '', message, { contextId, taskId: continues, ttlMs, signal })
+        : url != null && continues == null
+          // the card is fetched and checked before the task is stored
+          ? await peer.sendToUrl(url, message, { contextId, ttlMs, signal })
+          : await peer.send(to ?? '', message, { contextId, taskId: continues, ttlMs, signal })
       const { taskId, contextId: context, state, delivery, expiresAt, lastError, localError } = view(record)
       return withoutUndefined({ taskId, peerId: record.peerId, contextId: context, state, delivery, expiresAt, lastError, localError })
     },

@@ -8,9 +8,14 @@
  * a while is checked with GetTask, so an update lost on the way is found too. The record keeps
  * our own id (the first message's id) whatever the agent calls the task (`remoteId`), so the
  * sender has a stable id from the moment it asks.
+ *
+ * A plain HTTP agent (./http-agents.ts: `peerId` is its card URL) cannot push to us: the same
+ * record, outbox and TTL apply, but the task is followed by SubscribeToTask when its card says
+ * it streams, else by GetTask polls every DEFAULT_HTTP_POLL_MIN_MS, backing off to
+ * DEFAULT_HTTP_POLL_MAX_MS while nothing changes.
  */
 import { logger } from '@libp2p/logger'
-import { Message, SendMessageRequest, Task } from '@a2a-js/sdk'
+import { Message, SendMessageRequest, StreamResponse, Task } from '@a2a-js/sdk'
 import type { Client } from '@a2a-js/sdk/client'
 import { A2AError, TaskNotCancelableError, TaskNotFoundError } from '@a2a-js/sdk/errors'
 import { timedSignal } from '../abort.js'
@@ -24,6 +29,8 @@ import { NotCounterpartError } from '../push/service.js'
 import type { OutboxItem, TaskRecord } from '../store/types.js'
 import { agentMessage } from './outcome.js'
 import type { Outbox } from './outbox.js'
+import { DEFAULT_HTTP_POLL_MAX_MS, DEFAULT_HTTP_POLL_MIN_MS, InvalidAgentResponseError, isAgentUrl } from './http-agents.js'
+import type { FollowMode } from './http-agents.js'
 import { withTask } from './records.js'
 import type { TaskRecords } from './records.js'
 import { applyStreamResponse, INTERRUPTED_STATES, isTerminal, refusedTransition, stateLabel } from './state.js'
@@ -60,6 +67,15 @@ export interface OutboundTasksInit {
   self: string
   checkMinMs?: number
   checkMaxMs?: number
+  /**
+   * How the agent `peerId` tells us what changes (./http-agents.ts). Default: a mesh peer
+   * pushes; an HTTP agent (`peerId` a URL) is polled.
+   */
+  follow?: (peerId: string) => FollowMode
+  /** First poll of an HTTP agent's task after news, in ms (DEFAULT_HTTP_POLL_MIN_MS). */
+  pollMinMs?: number
+  /** Longest wait between two polls of an HTTP agent's task, in ms (DEFAULT_HTTP_POLL_MAX_MS). */
+  pollMaxMs?: number
 }
 
 export interface SendOptions {
@@ -76,6 +92,9 @@ interface Check {
   peerId: string
   at: number
   delay: number
+  /** The shortest and longest delay for this agent's tasks. */
+  min: number
+  max: number
 }
 
 export class OutboundTasks {
@@ -83,6 +102,10 @@ export class OutboundTasks {
   private readonly records: TaskRecords
   private readonly checkMinMs: number
   private readonly checkMaxMs: number
+  private readonly pollMinMs: number
+  private readonly pollMaxMs: number
+  /** Subscriptions (SubscribeToTask) to HTTP agents' tasks, by our task id. */
+  private readonly streams = new Map<string, AbortController>()
   private readonly checks = new Map<string, Check>()
   private readonly watchers = new Map<string, Set<(record: TaskRecord) => void>>()
   private checkTimer?: ReturnType<typeof setTimeout>
@@ -95,6 +118,13 @@ export class OutboundTasks {
     this.records = init.records
     this.checkMinMs = init.checkMinMs ?? DEFAULT_CHECK_MIN_MS
     this.checkMaxMs = init.checkMaxMs ?? DEFAULT_CHECK_MAX_MS
+    this.pollMinMs = init.pollMinMs ?? DEFAULT_HTTP_POLL_MIN_MS
+    this.pollMaxMs = init.pollMaxMs ?? DEFAULT_HTTP_POLL_MAX_MS
+  }
+
+  /** How `peerId` tells us of changes. */
+  private followOf (peerId: string): FollowMode {
+    return this.init.follow?.(peerId) ?? (isAgentUrl(peerId) ? 'poll' : 'push')
   }
 
   /** Starts following the open tasks that were delivered before a restart. */
@@ -108,8 +138,12 @@ export class OutboundTasks {
     const open = await this.records.store.list({ direction: 'outbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
     const now = Date.now()
     for (const record of open) {
-      // spread the first checks over a few seconds: a peer with many open tasks does not ask for all at once
-      if (record.remoteId != null) this.scheduleCheck(record, now + Math.round(Math.random() * 3000))
+      if (record.remoteId == null) continue
+      // an HTTP agent's task is followed again at once (nothing else tells us what it did meanwhile);
+      // the first checks of mesh tasks are spread over a few seconds: a peer with many open tasks
+      // does not ask for all at once
+      if (this.followOf(record.peerId) !== 'push') this.scheduleCheck(record, now)
+      else this.scheduleCheck(record, now + Math.round(Math.random() * 3000))
     }
   }
 
@@ -119,6 +153,8 @@ export class OutboundTasks {
     this.controller.abort()
     clearTimeout(this.checkTimer)
     this.checks.clear()
+    for (const stream of this.streams.values()) stream.abort()
+    this.streams.clear()
   }
 
   /** Connectivity changed: tasks of `peerId` (or of everyone) are checked now. */
@@ -309,6 +345,7 @@ export class OutboundTasks {
       return
     }
     const outgoing: MessageJson = continuing ? { ...message, taskId: record.remoteId } : message
+    const pushed = this.followOf(record.peerId) === 'push'
     const request = SendMessageRequest.fromJSON({
       message: outgoing,
       configuration: {
@@ -316,8 +353,9 @@ export class OutboundTasks {
         returnImmediately: true,
         // our own message (and its files) need not come back with the answer
         historyLength: 0,
-        // the agent tells us what changes over /starling/push, with our id of the task as the token
-        taskPushNotificationConfig: { url: interfaceUrl(this.init.self), token: record.id }
+        // the agent tells us what changes over /starling/push, with our id of the task as the
+        // token; an HTTP agent cannot reach us, so its tasks are followed from here instead
+        ...(pushed ? { taskPushNotificationConfig: { url: interfaceUrl(this.init.self), token: record.id } } : {})
       }
     })
     const sentTimer = setTimeout(() => {
@@ -338,17 +376,22 @@ export class OutboundTasks {
       if (!isPermanent(err)) throw err
       await this.records.update('outbound', record.id, current => current == null
         ? undefined
-        : failLocally(current, `the agent refused the message: ${errorMessage(err)}`))
+        : failLocally(current, err instanceof InvalidAgentResponseError
+          ? `the agent's answer was refused: ${errorMessage(err)}`
+          : `the agent refused the message: ${errorMessage(err)}`))
       return
     } finally {
       clearTimeout(sentTimer)
     }
     let item: StreamResponseJson
-    if ('messageId' in result) {
-      // the agent answered at once without making a task of it
-      item = { message: Message.toJSON(result) as MessageJson }
-    } else {
-      item = { task: Task.toJSON(result) as TaskJson }
+    try {
+      // the agent answered at once without making a task of it, or with its task
+      item = 'messageId' in result ? { message: Message.toJSON(result) as MessageJson } : { task: Task.toJSON(result) as TaskJson }
+    } catch (err) {
+      await this.records.update('outbound', record.id, current => current == null
+        ? undefined
+        : failLocally(current, `the agent's answer was refused: it is not an A2A task or message (${errorMessage(err)})`))
+      return
     }
     const stored = await this.records.update('outbound', record.id, (current) => {
       if (current == null) return undefined
@@ -430,18 +473,30 @@ export class OutboundTasks {
     }
   }
 
-  /** News of a task arrived: its next check moves back (or goes, when it is settled). */
-  private noteNews (record: TaskRecord, delayMs = this.checkMinMs): void {
+  /**
+   * News of a task arrived: its next check moves back (or goes, when it is settled). An HTTP
+   * agent's task is polled sooner; a streaming one's subscription opens now (unless it is open).
+   */
+  private noteNews (record: TaskRecord, delayMs?: number): void {
     if (isSettled(record) || record.remoteId == null) {
       this.checks.delete(record.id)
       return
     }
-    this.scheduleCheck(record, Date.now() + delayMs, delayMs)
+    const follow = this.followOf(record.peerId)
+    if (follow === 'stream') {
+      if (!this.streams.has(record.id)) this.scheduleCheck(record, Date.now())
+      return
+    }
+    const delay = delayMs ?? (follow === 'poll' ? this.pollMinMs : this.checkMinMs)
+    this.scheduleCheck(record, Date.now() + delay, delay)
   }
 
-  private scheduleCheck (record: TaskRecord, at: number, delay = this.checkMinMs): void {
+  private scheduleCheck (record: TaskRecord, at: number, delay?: number): void {
     if (this.stopped) return
-    this.checks.set(record.id, { peerId: record.peerId, at, delay: Math.max(delay, this.checkMinMs) })
+    const http = this.followOf(record.peerId) !== 'push'
+    const min = http ? this.pollMinMs : this.checkMinMs
+    const max = http ? this.pollMaxMs : this.checkMaxMs
+    this.checks.set(record.id, { peerId: record.peerId, at, delay: Math.min(Math.max(delay ?? min, min), max), min, max })
     this.armChecks()
   }
 
@@ -461,30 +516,43 @@ export class OutboundTasks {
     for (const [, check] of due) {
       // pushed back first, so that a check that hangs is not started twice
       check.at = now + check.delay
-      check.delay = Math.min(check.delay * 2, this.checkMaxMs)
+      check.delay = Math.min(check.delay * 2, check.max)
     }
     await Promise.all(due.map(async ([id]) => { await this.check(id) }))
     this.armChecks()
   }
 
-  /** Asks the agent for a task that brought no news for a while. */
+  /** Asks the agent for a task that brought no news for a while (or subscribes to it: `follow`). */
   private async check (id: string): Promise<void> {
     const record = await this.records.get('outbound', id)
     if (record?.remoteId == null || isSettled(record)) { this.checks.delete(id); return }
+    const follow = this.followOf(record.peerId)
+    if (follow === 'stream' && !this.streams.has(id)) {
+      // the subscription runs on its own; its end brings the next check
+      this.checks.delete(id)
+      void this.subscribe(record)
+      return
+    }
     const remoteId = record.remoteId
     try {
       const client = await this.init.client(record.peerId)
       const timed = timedSignal(this.controller.signal, DEFAULT_DELIVERY_TIMEOUT_MS)
       let task: TaskJson
       try {
-        // the agent's status says where the task is; its messages come by push
-        task = Task.toJSON(await client.getTask({ id: remoteId, tenant: '', historyLength: 0 }, { signal: timed.signal })) as TaskJson
+        // the agent's status says where the task is; a mesh agent's messages come by push, an
+        // HTTP agent's only with the task: its whole history is asked for
+        const response = await client.getTask({ id: remoteId, tenant: '', historyLength: follow === 'push' ? 0 : undefined }, { signal: timed.signal })
+        task = Task.toJSON(response) as TaskJson
       } finally {
         timed.clear()
       }
+      if (follow !== 'push' && !await this.checkHttpUpdate(id, { task })) { this.checks.delete(id); return }
       checkStreamResponse({ task })
       const stored = await this.records.update('outbound', id, (current) => {
         if (current == null) return undefined
+        if (follow !== 'push' && task.id !== remoteId) {
+          return isTerminal(current.state) ? undefined : failLocally(current, `the agent answered with task ${task.id}, not ${remoteId}`)
+        }
         const local = toLocal({ task }, current.id)
         return refusedTransition(current.task, local) == null ? applied(current, local, remoteId) : undefined
       })
@@ -496,11 +564,95 @@ export class OutboundTasks {
         this.checks.delete(id)
         return
       }
+      if (err instanceof InvalidAgentResponseError) {
+        await this.records.update('outbound', id, current => current == null || isTerminal(current.state) ? undefined : failLocally(current, `the agent's answer was refused: ${errorMessage(err)}`))
+        this.checks.delete(id)
+        return
+      }
       log('checking task %s with %s failed - %s', id, record.peerId, errorMessage(err))
       if (!isPermanent(err) && record.expiresAt != null && record.expiresAt <= Date.now()) {
         await this.expire(record)
       }
     }
+  }
+
+  /**
+   * Follows an HTTP agent's task with SubscribeToTask until the stream ends, applying each update
+   * as it comes. Then one GetTask check says where the task is (a stream may end, or be refused,
+   * as the task finishes); while it is still open the subscription is opened again after the
+   * check's delay, which doubles while subscriptions bring nothing.
+   */
+  private async subscribe (record: TaskRecord): Promise<void> {
+    const id = record.id
+    const remoteId = record.remoteId
+    if (remoteId == null || this.stopped) return
+    const controller = new AbortController()
+    this.streams.set(id, controller)
+    const signal = AbortSignal.any([this.controller.signal, controller.signal])
+    let news = false
+    try {
+      const client = await this.init.client(record.peerId)
+      for await (const response of client.resubscribeTask({ id: remoteId, tenant: '' }, { signal })) {
+        let update: StreamResponseJson
+        try {
+          update = StreamResponse.toJSON(response) as StreamResponseJson
+        } catch (err) {
+          throw new InvalidAgentResponseError(`the agent sent an update that is not A2A (${errorMessage(err)})`)
+        }
+        if (!await this.checkHttpUpdate(id, update)) return
+        const { record: stored, changed } = await this.applyHttpUpdate(id, update, remoteId)
+        news ||= changed
+        if (stored == null || isSettled(stored)) break
+      }
+    } catch (err) {
+      if (signal.aborted) return
+      if (err instanceof InvalidAgentResponseError) {
+        await this.records.update('outbound', id, current => current == null || isTerminal(current.state) ? undefined : failLocally(current, `the agent's answer was refused: ${errorMessage(err)}`))
+        return
+      }
+      log('following task %s at %s failed - %s', id, record.peerId, errorMessage(err))
+    } finally {
+      if (this.streams.get(id) === controller) this.streams.delete(id)
+    }
+    if (this.stopped) return
+    // a check now, then (if the task is still open) a new subscription after the delay
+    const previous = this.checks.get(id)?.delay
+    await this.check(id)
+    const current = await this.records.get('outbound', id)
+    if (current == null || isSettled(current) || this.stopped || this.streams.has(id)) return
+    const delay = news ? this.pollMinMs : Math.min((previous ?? this.pollMinMs / 2) * 2, this.pollMaxMs)
+    this.checks.set(id, { peerId: current.peerId, at: Date.now() + delay, delay, min: this.pollMinMs, max: this.pollMaxMs })
+    this.armChecks()
+  }
+
+  /**
+   * Checks an update an HTTP agent sent (nothing vouches for it but the agent): one that is not
+   * A2A fails the task, saying why. False when it did.
+   */
+  private async checkHttpUpdate (id: string, update: StreamResponseJson): Promise<boolean> {
+    try {
+      checkStreamResponse(update)
+      return true
+    } catch (err) {
+      await this.records.update('outbound', id, current => current == null || isTerminal(current.state) ? undefined : failLocally(current, `the agent's answer was refused: ${errorMessage(err)}`))
+      return false
+    }
+  }
+
+  /** Applies an update from an HTTP agent's stream; a task id other than its own fails the task. */
+  private async applyHttpUpdate (id: string, update: StreamResponseJson, remoteId: string): Promise<{ record?: TaskRecord, changed: boolean }> {
+    let changed = false
+    const record = await this.records.update('outbound', id, (current) => {
+      if (current == null || isTerminal(current.state)) return undefined
+      const about = remoteIdOf(update)
+      if (about == null) return undefined
+      changed = true
+      if (about !== remoteId) return failLocally(current, `the agent sent an update of task ${about}; this task is ${remoteId} at the agent`)
+      const local = toLocal(update, current.id)
+      if (refusedTransition(current.task, local) != null) { changed = false; return undefined }
+      return applied(current, local, remoteId)
+    })
+    return { record, changed }
   }
 }
 

@@ -208,7 +208,7 @@ const discover: Verb = {
 const send: Verb = {
   name: 'send',
   summary: 'Send a task to an agent, with text and files; prints the task id once it is stored.',
-  synopsis: 'send PEER-ID [TEXT] [--file PATH]… [--ttl DURATION] [--context ID] [--task ID] | send --skill SKILL [TEXT] [--file PATH]…',
+  synopsis: 'send PEER-ID [TEXT] [--file PATH]… [--ttl DURATION] [--context ID] [--task ID] | send --skill SKILL [TEXT] [--file PATH]… | send --url URL [TEXT] [--file PATH]…',
   description: [
     'TEXT is the rest of the command line; "-" reads it from standard input. Each --file becomes a',
     `part of the message, at most ${formatBytes(DEFAULT_MAX_FILE_BYTES)} a file and ${formatBytes(DEFAULT_MAX_PARTS_BYTES)} in all; a file over the limit`,
@@ -222,7 +222,13 @@ const send: Verb = {
     '',
     'With --skill SKILL instead of a PeerID, the task goes to a connected agent that has the skill:',
     'one this peer has a direct connection to first, then the one that failed longest ago; when it',
-    'does not take the task, the next one is tried. The agent chosen is printed on standard error.'
+    'does not take the task, the next one is tried. The agent chosen is printed on standard error.',
+    '',
+    'With --url URL the task goes to a plain HTTP A2A agent (one not on the mesh): URL is its agent',
+    'card (or its base URL; the card is then at /.well-known/agent-card.json). The card is fetched',
+    'and checked first; a URL that is not http(s) or a card that cannot be used is refused (exit 2)',
+    'and nothing is stored. The task then lives with the others, its agent named by the card URL',
+    '(a PEER-ID that is an http(s) URL means the same as --url, so `send URL --task ID` answers it).'
   ].join('\n'),
   json: '{ "taskId", "peerId", "contextId", "state", "delivery": "queued" | "sent" | "delivered", "expiresAt"?, "lastError"?, "localError"? } (times in ms since the epoch)',
   options: {
@@ -230,29 +236,43 @@ const send: Verb = {
     ttl: { type: 'string', value: 'DURATION', help: 'how long to keep trying to deliver it: 30s, 10m, 24h (default 24h, at most 7d)' },
     context: { type: 'string', value: 'ID', help: 'continue the conversation with this context id' },
     task: { type: 'string', value: 'ID', help: 'continue this task (answer the agent\'s question)' },
-    skill: { type: 'string', value: 'SKILL', help: 'send to any connected agent with this skill, instead of PEER-ID' }
+    skill: { type: 'string', value: 'SKILL', help: 'send to any connected agent with this skill, instead of PEER-ID' },
+    url: { type: 'string', value: 'URL', help: 'send to the plain HTTP A2A agent with this agent card URL, instead of PEER-ID' }
   },
   positionals: [0, Infinity],
   run: async (context) => {
     const ttl = stringFlag(context, 'ttl')
     const ttlMs = ttl != null ? parseDuration(ttl, 'ttl', MAX_TTL_MS) : undefined
     const skill = stringFlag(context, 'skill')
+    // an http(s) URL where the PeerID goes names an HTTP agent (what `wait` suggests to answer one)
+    const first = context.positionals[0]
+    const urlFlag = stringFlag(context, 'url')
+    const url = urlFlag ?? (skill == null && first != null && /^[a-z][a-z0-9+.-]*:\/\//i.test(first) ? first : undefined)
+    if (skill != null && urlFlag != null) throw new UsageError('give --skill or --url, not both')
     if (skill != null && stringFlag(context, 'task') != null) throw new UsageError('--task continues a task with its own agent: give its PEER-ID, not --skill')
-    if (skill == null && context.positionals.length === 0) throw new UsageError(`PEER-ID (or --skill SKILL) is missing (usage: starling ${send.synopsis})`)
-    // with --skill every positional is the text
-    const textFrom = skill != null ? 0 : 1
+    if (url != null) checkAgentUrl(url)
+    if (skill == null && url == null && context.positionals.length === 0) throw new UsageError(`PEER-ID (or --skill SKILL, or --url URL) is missing (usage: starling ${send.synopsis})`)
+    // with --skill or --url every positional is the text
+    const textFrom = skill != null || urlFlag != null ? 0 : 1
     const text = context.positionals.length > textFrom ? await textArg(context, textFrom, 'TEXT') : undefined
     const paths = listFlag(context, 'file')
     if (text == null && paths.length === 0) throw new UsageError(`TEXT or --file is missing (usage: starling ${send.synopsis})`)
     const files = await checkFiles(paths)
-    const result = await call(context, 'send', {
-      ...(skill != null ? { skill } : { peerId: context.positionals[0] ?? '' }),
-      text,
-      files: files.length > 0 ? files : undefined,
-      contextId: stringFlag(context, 'context'),
-      taskId: stringFlag(context, 'task'),
-      ttlMs
-    })
+    let result: SendResult
+    try {
+      result = await call(context, 'send', {
+        ...(skill != null ? { skill } : url != null ? { url } : { peerId: context.positionals[0] ?? '' }),
+        text,
+        files: files.length > 0 ? files : undefined,
+        contextId: stringFlag(context, 'context'),
+        taskId: stringFlag(context, 'task'),
+        ttlMs
+      })
+    } catch (err) {
+      // a card that cannot be fetched or used is a wrong argument: nothing was stored
+      if (url != null && (err as { code?: unknown }).code === 'ERR_AGENT_CARD') throw new UsageError((err as Error).message, { showUsage: false })
+      throw err
+    }
     if (context.json) context.printJson(result)
     else context.print(result.taskId)
     if (skill != null && !context.json) context.note(`sent to ${result.peerId}, which has the skill ${skill}`)
@@ -488,6 +508,19 @@ const cancel: Verb = {
     if (result.state === 'TASK_STATE_CANCELED') return ExitCode.Ok
     context.note(`task ${result.taskId} was not canceled: it is ${stateWord(result.state)}`)
     return ExitCode.Error
+  }
+}
+
+/** Refuses (exit 2) an agent URL that is not an http(s) URL, before the peer is asked. */
+function checkAgentUrl (url: string): void {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new UsageError(`--url: "${url}" is not a URL; give the agent's card URL, like https://agent.example/.well-known/agent-card.json`, { showUsage: false })
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new UsageError(`--url: ${parsed.protocol} URLs are not supported; an A2A agent card is fetched over http or https`, { showUsage: false })
   }
 }
 

@@ -126,19 +126,21 @@ export function createStarlingMcpServer (options: StarlingMcpOptions): McpServer
     description: [
       'Sends a text message to the agent with this PeerID as a new A2A task (or continues one) and returns at once with the task id.',
       'Or give a skill instead of a PeerID: the task goes to a connected agent that has it (another one if the first does not take it); the result says which (peerId).',
+      'Or give url: the agent card URL of a plain HTTP A2A agent (not on the mesh); its card is checked first, and the task\'s peerId is then that URL.',
       'If the agent is not reachable now, the task is queued and retried (delivery "queued").',
       'Then call wait_task with the task id for the answer. To answer an agent that asked for input, pass its taskId.'
     ].join(' '),
     inputSchema: {
       peerId: z.string().min(1).optional().describe('The PeerID of the agent (12D3KooW…), from discover_agents or list_peers. Give this or skill.'),
       skill: z.string().min(1).optional().describe('Instead of peerId: send to any connected agent with this skill id.'),
+      url: z.string().min(1).optional().describe('Instead of peerId: the agent card URL (https://…/.well-known/agent-card.json) or base URL of a plain HTTP A2A agent.'),
       text: z.string().min(1).describe('The message: what you want the agent to do.'),
       contextId: z.string().min(1).optional().describe('Continue this conversation (a contextId from an earlier task).'),
       taskId: z.string().min(1).optional().describe('Continue this outbound task of ours, which waits for our input (state input-required).'),
       ttlSeconds: z.number().int().min(1).max(MAX_TTL_MS / 1000).optional().describe('How long the task may wait to be delivered (default 24 h).')
     }
-  }, async ({ peerId, skill, text, contextId, taskId, ttlSeconds }, { signal }) => await guarded(async () =>
-    await call('send', { peerId, skill, text, contextId, taskId, ttlMs: ttlSeconds != null ? ttlSeconds * 1000 : undefined }, signal)))
+  }, async ({ peerId, skill, url, text, contextId, taskId, ttlSeconds }, { signal }) => await guarded(async () =>
+    await call('send', { peerId, skill, url, text, contextId, taskId, ttlMs: ttlSeconds != null ? ttlSeconds * 1000 : undefined }, signal)))
 
   server.registerTool('get_task', {
     title: 'Get a task',
