@@ -174,7 +174,7 @@ describe('the relay\'s A2A HTTP bridge', () => {
     expect(raw.status).toBe(200)
     expect(raw.json.id).toBe('old-1')
     expect(raw.json.result.kind).toBe('task')
-    expect(raw.json.result.artifacts[0].parts[0]).toMatchObject({ kind: 'text', text: 'echo: from 2025' })
+    expect(raw.json.result.artifacts[0]?.parts[0]).toMatchObject({ kind: 'text', text: 'echo: from 2025' })
 
     // and the SDK's own v0.3 client
     const legacy = new LegacyJsonRpcTransport({ endpoint: bridgeUrl(relay.url, agent.peerId) })
