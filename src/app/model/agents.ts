@@ -7,6 +7,7 @@ import type { ConnectionKind } from '../../core/node/direct-upgrade.js'
 import type { PeerConnectionInfo } from '../../core/peer.js'
 import type { AgentEntry } from '../../core/registry/protocol.js'
 import type { KnownAgent } from '../../core/store/types.js'
+import { isAgentUrl } from '../../core/tasks/http-agents.js'
 
 export interface AgentListItem {
   peerId: string
@@ -39,10 +40,14 @@ export function agentList (self: string, discovered: AgentEntry[] | undefined, k
   return out
 }
 
-export type LinkKind = ConnectionKind | 'none'
+export type LinkKind = ConnectionKind | 'none' | 'http'
 
-/** How we reach `peerId` right now: a direct WebRTC connection beats a relayed circuit. */
+/**
+ * How we reach `peerId` right now: a direct WebRTC connection beats a relayed circuit. A plain
+ * HTTP agent (`peerId` its card URL) is reached over HTTP, never over the mesh.
+ */
 export function linkTo (peerId: string, connections: PeerConnectionInfo[] | undefined): LinkKind {
+  if (isAgentUrl(peerId)) return 'http'
   const mine = (connections ?? []).filter(c => c.peerId === peerId && !c.relay)
   if (mine.some(c => c.kind === 'webrtc')) return 'webrtc'
   if (mine.some(c => c.kind === 'direct')) return 'direct'
@@ -54,7 +59,13 @@ export const LINK_LABELS: Record<LinkKind, string> = {
   webrtc: 'direct WebRTC',
   direct: 'direct',
   relayed: 'relayed',
-  none: 'not connected'
+  none: 'not connected',
+  http: 'over HTTP'
+}
+
+/** Skill ids of the agents listed, each once, sorted: what a send by skill can ask for. */
+export function skillIds (agents: AgentListItem[]): string[] {
+  return [...new Set(agents.filter(a => !isAgentUrl(a.peerId)).flatMap(a => a.card.skills.map(s => s.id)))].sort()
 }
 
 /** A name for `peerId`: its card's name when we know the agent, else undefined. */

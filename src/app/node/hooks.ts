@@ -97,6 +97,24 @@ export function useSendTask (): UseMutationResult<TaskRecord, Error, { peerId: s
   return useMutation({ mutationFn: async ({ peerId, ...draft }) => await peer.send(peerId, await (await composing()).draftParts(draft)) })
 }
 
+/**
+ * Sends a new task to any live agent with `skill` (anycast); resolves with its record, whose
+ * `peerId` is the agent that took it.
+ */
+export function useSendToSkill (): UseMutationResult<TaskRecord, Error, { skill: string } & Draft> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async ({ skill, ...draft }) => await peer.sendToSkill(skill, await (await composing()).draftParts(draft)) })
+}
+
+/**
+ * Fetches and checks the card of a plain HTTP A2A agent at a URL and keeps it in the directory
+ * (its card URL then names it, like a PeerID names a mesh agent).
+ */
+export function useAddHttpAgent (): UseMutationResult<KnownAgent, Error, { url: string }> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async ({ url }) => await peer.addHttpAgent(url) })
+}
+
 /** Replies to an outbound task whose agent asked for input: a new message in the same task. */
 export function useReply (): UseMutationResult<TaskRecord, Error, { record: TaskRecord } & Draft> {
   const peer = usePeer()
