@@ -3,6 +3,7 @@ import type { FormEvent, ReactNode } from 'react'
 import { parseSkillList } from '../../core/a2a/binding.js'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import { errorMessage } from '../../core/errors.js'
+import { IdentitySection } from '../components/IdentitySection.js'
 import { usePeerId, useProfile, useSetProfile } from '../node/hooks.js'
 
 /**
@@ -29,6 +30,7 @@ export function ProfileScreen (): ReactNode {
       {profile?.bridge === true && <BridgeCard />}
       {save.isSuccess && <p role="status" className="ok">Saved and published.</p>}
       {save.error != null && <p role="alert" className="error">Not saved: {errorMessage(save.error)}</p>}
+      <IdentitySection />
     </section>
   )
 }
