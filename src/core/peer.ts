@@ -21,6 +21,7 @@ import { errorMessage, NoAgentError } from './errors.js'
 import { PeerConnector } from './node/connector.js'
 import { createStarlingNode } from './node/create-node.js'
 import type { StarlingNode, TransportFactory } from './node/create-node.js'
+import type { PeerDiscoveryFactory } from './node/lan-peers.js'
 import { connectionKind, DirectUpgrader } from './node/direct-upgrade.js'
 import type { ConnectionKind } from './node/direct-upgrade.js'
 import { RelayLink } from './node/relay-link.js'
@@ -63,6 +64,8 @@ export interface StarlingPeerInit {
   userAgent?: string
   /** Noise's crypto, when the platform has a faster one. */
   noiseCrypto?: ICryptoInterface
+  /** Finds peers without the relay, e.g. mDNS on a LAN (Node); they are dialled directly. */
+  peerDiscovery?: PeerDiscoveryFactory[]
 }
 
 export interface PeerConnectionInfo {
@@ -135,7 +138,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       listen: init.listen,
       connectionGater: init.connectionGater,
       userAgent: init.userAgent,
-      noiseCrypto: init.noiseCrypto
+      noiseCrypto: init.noiseCrypto,
+      peerDiscovery: init.peerDiscovery
     })
     const peer = new StarlingPeer(node, init, profile, privateKey)
     for (const agent of await init.storage.agents.list()) peer.agents.set(agent.peerId, agent)

@@ -1,5 +1,6 @@
 /**
- * `config.json` in a peer's home: `{ relay, profile: { name, description, skills } }`.
+ * `config.json` in a peer's home: `{ relay, profile: { name, description, skills } }`, and
+ * optionally `mdns`, `lanPort` and `iceServers` (see StarlingConfig).
  * It is the one file a person edits by hand, so reading it checks every field and names the
  * first wrong one.
  */
@@ -16,11 +17,43 @@ import { writeFileAtomic } from './key-file.js'
 /** The relay a new peer uses: a relay started by `npm start` on this machine. */
 export const DEFAULT_RELAY = 'http://127.0.0.1:8080'
 
+/** Most ICE servers (and URLs per server) a setting may list. */
+export const MAX_ICE_SERVERS = 16
+
+/** Longest TURN username or credential, in characters. */
+export const MAX_ICE_CREDENTIAL_LENGTH = 512
+
+/**
+ * The ICE servers (STUN/TURN) for WebRTC when neither config.json nor STARLING_ICE_SERVERS names
+ * any and the relay setting is a multiaddr: the public STUN server relays give browsers by
+ * default. With a relay URL, the ICE servers that relay gives browsers are used instead.
+ */
+export const DEFAULT_ICE_SERVERS: IceServer[] = [{ urls: ['stun:stun.l.google.com:19302'] }]
+
+/** Environment variable overriding the ICE servers: comma-separated STUN/TURN URLs, or `none`. */
+export const ICE_SERVERS_ENV = 'STARLING_ICE_SERVERS'
+
+/** A STUN or TURN server, as RTCConfiguration.iceServers takes it. */
+export interface IceServer {
+  urls: string | string[]
+  username?: string
+  credential?: string
+}
+
 /** What config.json holds. */
 export interface StarlingConfig {
   /** A relay multiaddr (`/ip4/…/tcp/…/p2p/…`) or the http(s) URL of a relay. */
   relay: string
   profile: AgentProfile
+  /**
+   * Find peers on the local network with mDNS and let them reach us there over TCP, relay or
+   * not (default true). Set false on networks you do not trust.
+   */
+  mdns?: boolean
+  /** The TCP port peers on the LAN reach us at while mDNS is on (default 0: any free port). */
+  lanPort?: number
+  /** STUN/TURN servers for WebRTC: URLs or `{ urls, username, credential }`; `[]` for none. */
+  iceServers?: Array<string | IceServer>
 }
 
 /** config.json is missing or wrong; the message names the file and the field. */
@@ -49,10 +82,41 @@ export const profileSchema = z.strictObject({
   )
 })
 
+const iceUrl = z.string().regex(/^(stuns?|turns?):\S+$/i, 'must be a stun:, stuns:, turn: or turns: URL')
+
+export const iceServerSchema = z.strictObject({
+  urls: z.union([iceUrl, z.array(iceUrl).min(1).max(MAX_ICE_SERVERS)]),
+  username: z.string().max(MAX_ICE_CREDENTIAL_LENGTH).optional(),
+  credential: z.string().max(MAX_ICE_CREDENTIAL_LENGTH).optional()
+})
+
 const configSchema = z.strictObject({
   relay: z.string().refine(isRelaySetting, 'must be a relay multiaddr or an http(s) URL'),
-  profile: profileSchema
+  profile: profileSchema,
+  mdns: z.boolean().optional(),
+  lanPort: z.number().int('must be a whole number').min(0).max(65535).optional(),
+  iceServers: z.array(z.union([iceUrl, iceServerSchema])).max(MAX_ICE_SERVERS, `at most ${MAX_ICE_SERVERS} ICE servers`).optional()
 })
+
+/** The ICE servers a setting lists, each as `{ urls, … }`. */
+export function iceServerList (setting: Array<string | IceServer>): IceServer[] {
+  return setting.map(s => typeof s === 'string' ? { urls: [s] } : s)
+}
+
+/**
+ * The ICE servers STARLING_ICE_SERVERS names (comma-separated URLs, `none` for none), or
+ * undefined when it is unset. Throws ConfigError naming a bad URL.
+ */
+export function iceServersFromEnv (env: NodeJS.ProcessEnv = process.env): IceServer[] | undefined {
+  const value = env[ICE_SERVERS_ENV]?.trim()
+  if (value == null || value === '') return undefined
+  if (value.toLowerCase() === 'none') return []
+  const urls = value.split(',').map(u => u.trim()).filter(u => u !== '')
+  for (const url of urls) {
+    if (!iceUrl.safeParse(url).success) throw new ConfigError(`${ICE_SERVERS_ENV}: "${url}" is not a stun:, stuns:, turn: or turns: URL`)
+  }
+  return [{ urls }]
+}
 
 /** Whether `value` is a usable relay setting: an http(s) URL or a multiaddr. */
 export function isRelaySetting (value: string): boolean {
@@ -112,9 +176,14 @@ export async function readConfig (home: string): Promise<StarlingConfig | undefi
   return parsed.data
 }
 
-/** Writes config.json atomically (a crash leaves the old file or the new one, never half). */
+/**
+ * Writes config.json atomically (a crash leaves the old file or the new one, never half).
+ * Settings of the file on disk that `config` does not name (mdns, lanPort, iceServers, which a
+ * person adds by hand) are kept; a key given as undefined removes its setting.
+ */
 export async function writeConfig (home: string, config: StarlingConfig): Promise<void> {
-  const checked = configSchema.parse(config)
+  const existing = await readConfig(home).catch(() => undefined)
+  const checked = configSchema.parse({ ...existing, ...config })
   await writeFileAtomic(homePaths(home).config, JSON.stringify(checked, null, 2) + '\n', 0o600)
 }
 

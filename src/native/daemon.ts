@@ -13,6 +13,8 @@ import { logger } from '@libp2p/logger'
 import { errorMessage } from '../core/errors.js'
 import type { StarlingPeer, RegistryStatus } from '../core/peer.js'
 import type { RelayStatus } from '../core/node/relay-link.js'
+import { isLanPeer, lanAddrsOf, lanPeerFound } from '../core/node/lan-peers.js'
+import type { Peer, PeerUpdate } from '@libp2p/interface'
 import type { TaskRecord } from '../core/store/types.js'
 import type { InboundTask, TaskHandler } from '../core/tasks/executor.js'
 import { isTerminal, INTERRUPTED_STATES, stateLabel } from '../core/tasks/state.js'
@@ -29,6 +31,8 @@ export const PREVIEW_LENGTH = 80
 
 export interface DaemonInit {
   home: string
+  /** Find and answer peers on the LAN with mDNS; default config.json's `mdns`, else true. */
+  mdns?: boolean
   /**
    * Reachable over HTTP through the relay's A2A bridge for this run (`serve --bridge`): the
    * published card declares it. Absent or false: the bridge is off.
@@ -82,7 +86,8 @@ export async function startDaemon (init: DaemonInit): Promise<RunningDaemon> {
   const peer = await buildNativePeer({
     home: init.home,
     handler: echo ? echoHandler : init.handler,
-    onWarning: warn
+    onWarning: warn,
+    mdns: init.mdns
   })
   // the run decides: the card the peer publishes says whether the relay may bridge it
   const bridge = init.bridge === true
@@ -170,6 +175,8 @@ class DaemonOutput {
   private saidConnecting = false
   /** The error of the last offline line, so a relay that stays down is reported once. */
   private lastOffline?: string
+  /** LAN peers already said. */
+  private readonly lanPeers = new Set<string>()
 
   constructor (peer: StarlingPeer, emit: Emit) {
     this.peer = peer
@@ -181,6 +188,11 @@ class DaemonOutput {
     this.peer.addEventListener('registry', this.onRegistry)
     this.peer.addEventListener('inbound', this.onInbound)
     this.peer.addEventListener('task', this.onTask)
+    this.peer.node.addEventListener('peer:update', this.onPeerUpdate)
+    // the node runs from its creation: peers it found on the LAN before now are said once here
+    void this.peer.node.peerStore.all({ filters: [isLanPeer] }).then((peers) => {
+      for (const peer of peers) if (!this.lanPeers.has(peer.id.toString())) this.sayLanPeer(peer)
+    }, (err: unknown) => { log.error('could not list LAN peers - %s', errorMessage(err)) })
   }
 
   detach (): void {
@@ -188,6 +200,7 @@ class DaemonOutput {
     this.peer.removeEventListener('registry', this.onRegistry)
     this.peer.removeEventListener('inbound', this.onInbound)
     this.peer.removeEventListener('task', this.onTask)
+    this.peer.node.removeEventListener('peer:update', this.onPeerUpdate)
   }
 
   private readonly onRelay = (evt: CustomEvent<RelayStatus>): void => {
@@ -216,6 +229,18 @@ class DaemonOutput {
         return
       case 'stopped':
     }
+  }
+
+  /** A peer found on the LAN (mDNS): it is dialled there directly, relay or not. */
+  private readonly onPeerUpdate = (evt: CustomEvent<PeerUpdate>): void => {
+    if (lanPeerFound(evt.detail)) this.sayLanPeer(evt.detail.peer)
+  }
+
+  private sayLanPeer (peer: Peer): void {
+    const peerId = peer.id.toString()
+    this.lanPeers.add(peerId)
+    const addrs = lanAddrsOf(peer).map(a => a.toString())
+    this.emit('lan', { peerId, addrs }, `LAN peer ${peerId} found at ${addrs.join(', ')}`)
   }
 
   private readonly onRegistry = (evt: CustomEvent<RegistryStatus>): void => {

@@ -1,8 +1,9 @@
 /**
  * Starling for Node programs. Two ways in:
  *
- * - `createNativePeer({ home })` runs a peer inside your process: TCP to the relay, storage in
- *   the home directory, the whole StarlingPeer API (send, waitFor, inbox, respond, discover…).
+ * - `createNativePeer({ home })` runs a peer inside your process: TCP to the relay, WebRTC to
+ *   other peers (set up through the relay), mDNS and TCP to peers on the LAN, storage in the
+ *   home directory, the whole StarlingPeer API (send, waitFor, inbox, respond, discover…).
  *   Pass `handler` to answer inbound tasks in code.
  * - `ControlClient.connect(home)` drives a peer that `starling serve` runs, over its control
  *   socket, the way the CLI does.
@@ -21,14 +22,17 @@
  * await peer.stop()
  * ```
  */
+import { mdns as mdnsDiscovery } from '@libp2p/mdns'
 import { tcp } from '@libp2p/tcp'
+import { webRTC } from '@libp2p/webrtc'
 import { coalescing } from '../core/node/coalesce.js'
 import { fastX25519 } from './fast-x25519.js'
 import { StarlingPeer } from '../core/peer.js'
 import type { AgentProfile } from '../core/a2a/binding.js'
 import type { TaskHandler } from '../core/tasks/executor.js'
 import { STARLING_VERSION } from '../core/node/create-node.js'
-import { ConfigError, DEFAULT_RELAY, readConfig } from './config.js'
+import { ConfigError, DEFAULT_ICE_SERVERS, DEFAULT_RELAY, iceServerList, iceServersFromEnv, readConfig } from './config.js'
+import type { IceServer } from './config.js'
 import { openFileStorage } from './store/index.js'
 import type { FileStorageInit } from './store/index.js'
 import { relayAddrsFor } from './relay-addrs.js'
@@ -45,8 +49,8 @@ export type { AgentEntry } from '../core/registry/protocol.js'
 export type { RelayStatus } from '../core/node/relay-link.js'
 export * from '../core/errors.js'
 export { resolveHome, homePaths, HOME_ENV } from './home.js'
-export { readConfig, writeConfig, checkProfile, checkRelaySetting, ConfigError, DEFAULT_RELAY } from './config.js'
-export type { StarlingConfig } from './config.js'
+export { readConfig, writeConfig, checkProfile, checkRelaySetting, ConfigError, DEFAULT_RELAY, DEFAULT_ICE_SERVERS, ICE_SERVERS_ENV } from './config.js'
+export type { StarlingConfig, IceServer } from './config.js'
 export { openFileStorage } from './store/index.js'
 export type { FileStorage, FileStorageInit } from './store/index.js'
 export { relayAddrsFor } from './relay-addrs.js'
@@ -71,15 +75,32 @@ export interface NativePeerInit {
   /** Storage options (task log compaction thresholds…). */
   storage?: Omit<FileStorageInit, 'onWarning'>
   /**
-   * Listen addresses. Default `/p2p-circuit`: reachable through a relay reservation. Add e.g.
-   * `/ip4/0.0.0.0/tcp/4002` to be dialable directly on a LAN.
+   * Find peers on the local network with mDNS and be reachable there over TCP, with or without
+   * the relay. Default: config.json's `mdns`, else true. Turn it off on untrusted networks.
+   */
+  mdns?: boolean
+  /**
+   * STUN/TURN servers for WebRTC. Default: STARLING_ICE_SERVERS, else config.json's
+   * `iceServers`, else those the relay gives browsers (relay URL), else DEFAULT_ICE_SERVERS.
+   */
+  iceServers?: IceServer[]
+  /**
+   * Listen addresses. Default: `/p2p-circuit` (a relay reservation), `/webrtc` (direct
+   * connections set up through the relay) and, with mDNS on, `/ip4/0.0.0.0/tcp/<lanPort>`
+   * (config.json's `lanPort`, default any free port) for peers on the LAN.
    */
   listen?: string[]
   userAgent?: string
 }
 
+/** A LAN listener on every IPv4 interface; only private addresses may connect to it. */
+function lanListenAddr (port: number): string {
+  return `/ip4/0.0.0.0/tcp/${port}`
+}
+
 /**
- * A peer with TCP to its relay and its state in `init.home`, created but not started.
+ * A peer with TCP to its relay, WebRTC to other peers, mDNS on the LAN (unless turned off) and
+ * its state in `init.home`, created but not started.
  * `stop()` also closes the storage. Most programs want createNativePeer().
  */
 export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPeer> {
@@ -89,19 +110,29 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
     throw new ConfigError(`no profile in ${init.home}: run \`starling init --name NAME --skills a,b\` or pass a profile`)
   }
   const relay = init.relay ?? config?.relay ?? DEFAULT_RELAY
-  const relayAddrs = relayAddrsFor(relay)
+  const configured = init.iceServers ?? iceServersFromEnv() ?? (config?.iceServers != null ? iceServerList(config.iceServers) : undefined)
+  // a relay URL tells us the ICE servers it gives browsers; until it has, the default ones
+  let relayIceServers: IceServer[] | undefined
+  const relayAddrs = relayAddrsFor(relay, { onIceServers: (servers) => { relayIceServers = servers } })
+  const mdns = init.mdns ?? config?.mdns ?? true
   const storage = await openFileStorage(init.home, { ...init.storage, onWarning: init.onWarning, relay })
   let peer: StarlingPeer
   try {
     peer = await StarlingPeer.create({
       storage,
-      transports: [coalescing(tcp())],
+      transports: [
+        coalescing(tcp()),
+        // node-datachannel: read at every WebRTC dial and answer, like the browser's
+        webRTC({ rtcConfiguration: () => ({ iceServers: configured ?? relayIceServers ?? DEFAULT_ICE_SERVERS }) })
+      ],
       noiseCrypto: fastX25519(),
-      // reachable through a relay reservation; no WebRTC natively yet
-      listen: init.listen ?? ['/p2p-circuit'],
+      listen: init.listen ?? ['/p2p-circuit', '/webrtc', ...(mdns ? [lanListenAddr(config?.lanPort ?? 0)] : [])],
       relayAddrs,
       defaultProfile: profile,
       handler: init.handler,
+      // like browsers: the side that opened a relayed connection upgrades it to WebRTC
+      directUpgrade: true,
+      peerDiscovery: mdns ? [mdnsDiscovery()] : undefined,
       userAgent: init.userAgent ?? `starling-native/${STARLING_VERSION}`
     })
   } catch (err) {

@@ -10,6 +10,10 @@
  * it waits (bounded) for a direct connection where one may come, else it fails with
  * TooLargeForRelayError, which says why, so the caller can try again later. A circuit down to its
  * reserve, or one the remote could not answer on, is not used for new calls.
+ *
+ * A peer found on the local network (./lan-peers.ts) is dialled directly at the addresses it
+ * announced there, before (or, with no relay, instead of) the relay: on a LAN that connection
+ * has no relay limits and does not depend on the relay being up.
  */
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -19,12 +23,19 @@ import { allowanceFor, TransferAllowance } from '../rpc/allowance.js'
 import { RpcClient } from '../rpc/client.js'
 import type { RpcClientInit } from '../rpc/client.js'
 import { WEBRTC_SIGNALING_PROTOCOL } from './direct-upgrade.js'
+import { lanAddrs } from './lan-peers.js'
 import type { RelayLink } from './relay-link.js'
 
 const log = logger('starling:connector')
 
 /** Time allowed to reach a peer through the relay, in ms. */
 export const DEFAULT_PEER_DIAL_TIMEOUT_MS = 15_000
+
+/**
+ * Time allowed to reach a peer found on the LAN at its own addresses, in ms: a TCP handshake on
+ * a LAN takes milliseconds, and past this the relay is tried.
+ */
+export const DEFAULT_LAN_DIAL_TIMEOUT_MS = 3_000
 
 /** Parsed PeerIDs kept for reuse (the set is dropped and rebuilt past this). */
 const MAX_CACHED_PEER_IDS = 1024
@@ -43,6 +54,7 @@ export interface ConnectorInit {
   node: Libp2p
   relay: RelayLink
   dialTimeoutMs?: number
+  lanDialTimeoutMs?: number
   directWaitMs?: number
 }
 
@@ -56,6 +68,7 @@ export class PeerConnector {
   private readonly node: Libp2p
   private readonly relay: RelayLink
   private readonly dialTimeoutMs: number
+  private readonly lanDialTimeoutMs: number
   private readonly directWaitMs: number
   private readonly clients = new Map<string, RpcClient>()
   private readonly opening = new Map<string, Promise<RpcClient>>()
@@ -71,6 +84,7 @@ export class PeerConnector {
     this.node = init.node
     this.relay = init.relay
     this.dialTimeoutMs = init.dialTimeoutMs ?? DEFAULT_PEER_DIAL_TIMEOUT_MS
+    this.lanDialTimeoutMs = init.lanDialTimeoutMs ?? DEFAULT_LAN_DIAL_TIMEOUT_MS
     this.directWaitMs = init.directWaitMs ?? DEFAULT_DIRECT_WAIT_MS
     // a limited connection's allowance is taken when it opens, before anything but the
     // handshake used it: that is how much a fresh circuit holds
@@ -319,8 +333,25 @@ export class PeerConnector {
     return !best.streams.includes(client.stream)
   }
 
-  /** Dials `peerId` through the relay; `fresh`: a new circuit even when one is open. */
+  /**
+   * Dials `peerId` at its LAN addresses when it was found on the LAN, else (or when that fails)
+   * through the relay; `fresh`: a new circuit even when one is open.
+   */
   private async dial (peerId: string, signal?: AbortSignal, fresh = false): Promise<Connection> {
+    const lan = await lanAddrs(this.node.peerStore, this.peer(peerId))
+    if (lan.length > 0) {
+      try {
+        const connection = await this.node.dial(lan, {
+          signal: AbortSignal.any([AbortSignal.timeout(this.lanDialTimeoutMs), ...(signal != null ? [signal] : [])])
+        })
+        log('reached %s on the LAN at %a', peerId, connection.remoteAddr)
+        return connection
+      } catch (err) {
+        signal?.throwIfAborted()
+        log('%s is not reachable at its LAN addresses - %e', peerId, err)
+        if (this.relay.status.state !== 'connected' && this.relay.status.state !== 'reserved') throw new PeerUnreachableError(peerId, { cause: err })
+      }
+    }
     const relay = this.relay.relayAddress()
     const relayId = this.relay.status.relayPeerId
     const target = relayId === peerId ? relay : relay.encapsulate(`/p2p-circuit/p2p/${peerId}`)

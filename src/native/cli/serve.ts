@@ -34,6 +34,8 @@ export async function runServe (context: VerbContext): Promise<number> {
       home: context.home,
       echo: context.values.echo === true,
       bridge: context.values.bridge === true,
+      // --no-mdns; without it, config.json's `mdns` (default on)
+      mdns: context.values['no-mdns'] === true ? false : undefined,
       handler: onTask?.handler,
       handlerMode: onTask != null ? `on-task (runs \`${String(context.values['on-task'])}\` for every task)` : undefined,
       json: context.json

@@ -121,7 +121,8 @@ const serve: Verb = {
     echo: { type: 'boolean', help: 'a demo agent: answer every task with the text it got' },
     'on-task': { type: 'string', value: 'CMD', help: 'answer every task with a shell command (see above)' },
     'on-task-timeout': { type: 'string', value: 'SECONDS', help: 'stop a command that runs longer (default 600)' },
-    bridge: { type: 'boolean', help: 'reachable over HTTP through the relay\'s A2A bridge for this run (see above)' }
+    bridge: { type: 'boolean', help: 'reachable over HTTP through the relay\'s A2A bridge for this run (see above)' },
+    'no-mdns': { type: 'boolean', help: 'do not find or answer peers on the LAN (mDNS) nor listen there; for untrusted networks' }
   },
   positionals: [0, 0],
   run: async (context) => {
@@ -571,5 +572,32 @@ const mcp: Verb = {
   }
 }
 
+const installService: Verb = {
+  name: 'install-service',
+  summary: 'Write a systemd user unit that runs `starling serve` for this home, and say how to enable it.',
+  synopsis: 'install-service [serve\'s options…] [--name NAME] [--print] [--force]',
+  description: [
+    'Writes $XDG_CONFIG_HOME/systemd/user/starling.service (default ~/.config/systemd/user), which',
+    'runs `starling serve --home HOME` with the serve options given here (--echo, --on-task CMD, …;',
+    'see `starling serve --help`), restarts it when it fails, and starts it at login once enabled.',
+    'A home other than ~/.starling gets starling-<hash of the home>.service, or the --name given, so',
+    'several homes can each have one. The command uses absolute paths (this Node, this CLI, the home)',
+    'and runs in the current directory. An existing unit of that name that differs is kept unless',
+    '--force is given. Nothing is enabled: the commands to do it are printed.'
+  ].join('\n'),
+  json: '{ "unit", "path", "written", "content", "commands": { "enable", "linger" } }',
+  options: {
+    ...serve.options,
+    name: { type: 'string', value: 'NAME', help: 'the unit\'s name (default starling.service, or starling-<hash>.service for another home)' },
+    print: { type: 'boolean', help: 'print the unit instead of writing it' },
+    force: { type: 'boolean', help: 'replace an existing unit of that name that differs' }
+  },
+  positionals: [0, 0],
+  run: async (context) => {
+    const { runInstallService } = await import('./install-service.js')
+    return await runInstallService(context, serve.options)
+  }
+}
+
 /** In the order the top-level help lists them. */
-export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mcp]
+export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mcp, installService]
