@@ -62,7 +62,7 @@ const schemas = {
     contextId: z.string().min(1).max(256).optional(),
     taskId: taskId.optional(),
     ttlMs: z.number().int().min(1).max(MAX_TTL_MS).optional()
-  }).refine(p => [p.peerId, p.skill, p.url].filter(v => v != null).length === 1, 'give one of peerId, skill or url')
+  }).refine(p => [p.peerId, p.skill, p.url].filter(v => v != null).length === 1, 'give either peerId or skill, or url instead (one of the three)')
     .refine(p => p.skill == null || p.taskId == null, 'a task to continue has its agent already: give peerId (or url), not skill'),
   wait: z.strictObject({ taskId, timeoutMs: z.number().int().min(0).max(MAX_WAIT_TIMEOUT_MS).optional() }),
   respond: z.strictObject({ taskId, ...contentShape, state: z.enum(RESPOND_STATES as [RespondState, ...RespondState[]]).optional() }),
