@@ -308,3 +308,69 @@ describe('turning the bridge off', () => {
     }
   })
 })
+
+describe('the bridge\'s limits', () => {
+  // "wait" waits until canceled; anything else is echoed at once
+  const handler: TaskHandler = async (task, signal) => {
+    if (task.text !== 'wait') return { kind: 'completed', text: `echo: ${task.text}` }
+    return await new Promise((resolve) => { signal.addEventListener('abort', () => { resolve({ kind: 'failed', text: 'aborted' }) }) })
+  }
+
+  async function withAgent (overrides: Partial<RelayConfig>, run: (relay: Awaited<ReturnType<typeof testRelay>>, agent: StarlingPeer) => Promise<void>): Promise<void> {
+    const relay = await testRelay(overrides)
+    const agent = await testPeer(relay, { defaultProfile: { name: 'bridged agent', description: '', skills: [], bridge: true }, handler })
+    try {
+      await untilPublished(agent)
+      await run(relay, agent)
+    } finally {
+      await agent.stop()
+      await relay.stop()
+    }
+  }
+
+  function streamingCall (relay: { url: string }, peerId: string, signal?: AbortSignal): Promise<Response> {
+    return fetch(bridgeUrl(relay.url, peerId), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'SendStreamingMessage', params: { message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text: 'wait' }] } } }),
+      signal
+    })
+  }
+
+  it('answers a client over its rate 429 with Retry-After, and counts it', async () => {
+    await withAgent({ bridgeCallsPerSecond: 1 }, async (relay, agent) => {
+      // a burst of twice the rate passes; the call after it, made at once, does not
+      const statuses = []
+      for (let i = 0; i < 3; i++) statuses.push((await fetch(bridgeCardUrl(relay.url, agent.peerId))).status)
+      expect(statuses).toEqual([200, 200, 429])
+      const refused = await fetch(bridgeCardUrl(relay.url, agent.peerId))
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/)
+      expect((await refused.json()).error).toMatch(/^too many calls from /)
+      const metric = await relay.metrics.bridgedRequests.get()
+      expect(metric.values.find(v => v.labels.outcome === 'rate_limited')?.value).toBeGreaterThanOrEqual(2)
+    })
+  })
+
+  it('refuses a stream past --bridge-max-streams with 503, and abandons a blocking call past --bridge-call-timeout', async () => {
+    await withAgent({ bridgeMaxStreams: 1, bridgeCallTimeout: 1 }, async (relay, agent) => {
+      const controller = new AbortController()
+      const first = await streamingCall(relay, agent.peerId, controller.signal)
+      expect(first.headers.get('content-type')).toMatch(/text\/event-stream/)
+      const reader = first.body!.getReader()
+      expect((await reader.read()).done).toBe(false)
+
+      const second = await streamingCall(relay, agent.peerId)
+      expect(second.status).toBe(503)
+      expect(second.headers.get('retry-after')).toBe('5')
+      expect((await second.json() as { error: { message: string } }).error.message).toBe('the bridge has 1 streams open, its limit: try again later')
+      controller.abort()
+      await reader.cancel().catch(() => {})
+
+      // a blocking SendMessage whose task waits is abandoned at the time limit, with the reason
+      const client = await new ClientFactory().createFromUrl(relay.url, new URL(bridgeCardUrl(relay.url, agent.peerId)).pathname)
+      await expect(client.sendMessage(SendMessageRequest.fromJSON({
+        message: { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts: [{ text: 'wait' }] }
+      }))).rejects.toThrow(`agent ${agent.peerId} did not answer within 1 s; the call was abandoned (a task it started may go on: ask with GetTask)`)
+    })
+  })
+})
