@@ -10,6 +10,9 @@
 #   - lo, up (127.0.0.1: the relay, the static server and the browsers' pages);
 #   - a veth pair with BOTH ends inside the namespace: veth0 10.77.0.1/24, veth1 10.77.0.2/24;
 #   - a default route via veth0 (gateway 10.77.0.2, the other end of the pair).
+# Multicast needs nothing more: mDNS (224.0.0.251, native peers' LAN discovery) follows the
+# default route out of veth0, and the kernel loops it back to every socket in the namespace
+# that joined the group, so peers here find each other as on a LAN.
 # The namespace has no link to any real interface, so no packet can leave the machine: traffic
 # for any address outside 10.77.0.0/24 goes out of veth0 into veth1, which does not forward
 # (ip_forward is 0 in a new namespace), and is dropped there.

@@ -1,8 +1,10 @@
 /**
- * Upgrades relayed connections to direct WebRTC ones. Browsers cannot hole-punch TCP, so the
- * relayed circuit is used as the signalling channel for a WebRTC dial to the same peer
- * (`<relay>/p2p-circuit/webrtc/p2p/<peer>`). Only the side that opened the circuit dials, so
- * two peers never race to build two WebRTC connections to each other.
+ * Upgrades relayed connections to direct WebRTC ones, between any two peers that do WebRTC
+ * (browsers, and native peers on node-datachannel): browsers cannot hole-punch TCP and WebRTC
+ * crosses NATs, so the relayed circuit is used as the signalling channel for a WebRTC dial to
+ * the same peer (`<relay>/p2p-circuit/webrtc/p2p/<peer>`). Only the side that opened the
+ * circuit dials, so two peers never race to build two WebRTC connections to each other; a peer
+ * announces that it can be dialled so by the WebRTC signalling protocol in identify.
  */
 import { logger } from '@libp2p/logger'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
