@@ -288,6 +288,30 @@ describe('tasks to plain HTTP A2A agents', () => {
     const done = await resumed
     expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('finished the long job')
   })
+
+  it('learns after a restart that a task finished meanwhile (the agent refuses to subscribe to a final task)', async () => {
+    const release = Promise.withResolvers<void>()
+    const finished = Promise.withResolvers<void>()
+    const http = await agent(async (task) => {
+      await release.promise
+      setImmediate(() => { finished.resolve() })
+      return { kind: 'completed', text: `done: ${task.text}` }
+    }, { streaming: true })
+    const storage = memoryStorage()
+    const before = await testPeer(relay, { storage })
+    const record = await before.sendToUrl(http.cardUrl, 'while you were away')
+    await untilTask(before, record.id, r => r.remoteId != null && r.state === 'TASK_STATE_WORKING')
+    await before.stop()
+    release.resolve()
+    await finished.promise
+
+    const after = await peer({ storage })
+    const done = await after.waitFor(record.id)
+    expect(done.state).toBe('TASK_STATE_COMPLETED')
+    expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('done: while you were away')
+    // the subscription was refused (the task is final there); a GetTask told the rest
+    expect(http.calls.lastIndexOf('GetTask')).toBeGreaterThan(http.calls.lastIndexOf('SubscribeToTask'))
+  })
 })
 
 /** Resolves once the agent has been asked to subscribe `count` times. */

@@ -106,6 +106,8 @@ export class OutboundTasks {
   private readonly pollMaxMs: number
   /** Subscriptions (SubscribeToTask) to HTTP agents' tasks, by our task id. */
   private readonly streams = new Map<string, AbortController>()
+  /** How long to wait before subscribing again to a task whose last subscription brought nothing, in ms. */
+  private readonly resubscribeDelays = new Map<string, number>()
   private readonly checks = new Map<string, Check>()
   private readonly watchers = new Map<string, Set<(record: TaskRecord) => void>>()
   private checkTimer?: ReturnType<typeof setTimeout>
@@ -155,6 +157,7 @@ export class OutboundTasks {
     this.checks.clear()
     for (const stream of this.streams.values()) stream.abort()
     this.streams.clear()
+    this.resubscribeDelays.clear()
   }
 
   /** Connectivity changed: tasks of `peerId` (or of everyone) are checked now. */
@@ -522,12 +525,19 @@ export class OutboundTasks {
     this.armChecks()
   }
 
-  /** Asks the agent for a task that brought no news for a while (or subscribes to it: `follow`). */
-  private async check (id: string): Promise<void> {
+  /**
+   * Asks the agent for a task that brought no news for a while; a streaming HTTP agent's task is
+   * subscribed to instead, unless `poll` (the subscription just ended: where is the task now?).
+   */
+  private async check (id: string, poll = false): Promise<void> {
     const record = await this.records.get('outbound', id)
-    if (record?.remoteId == null || isSettled(record)) { this.checks.delete(id); return }
+    if (record?.remoteId == null || isSettled(record)) {
+      this.checks.delete(id)
+      this.resubscribeDelays.delete(id)
+      return
+    }
     const follow = this.followOf(record.peerId)
-    if (follow === 'stream' && !this.streams.has(id)) {
+    if (follow === 'stream' && !poll && !this.streams.has(id)) {
       // the subscription runs on its own; its end brings the next check
       this.checks.delete(id)
       void this.subscribe(record)
@@ -615,12 +625,16 @@ export class OutboundTasks {
       if (this.streams.get(id) === controller) this.streams.delete(id)
     }
     if (this.stopped) return
-    // a check now, then (if the task is still open) a new subscription after the delay
-    const previous = this.checks.get(id)?.delay
-    await this.check(id)
+    // a GetTask now, then (if the task is still open) a new subscription after the delay
+    await this.check(id, true)
     const current = await this.records.get('outbound', id)
-    if (current == null || isSettled(current) || this.stopped || this.streams.has(id)) return
-    const delay = news ? this.pollMinMs : Math.min((previous ?? this.pollMinMs / 2) * 2, this.pollMaxMs)
+    if (current == null || isSettled(current) || this.stopped || this.streams.has(id)) {
+      this.resubscribeDelays.delete(id)
+      return
+    }
+    const previous = this.resubscribeDelays.get(id)
+    const delay = news || previous == null ? this.pollMinMs : Math.min(previous * 2, this.pollMaxMs)
+    this.resubscribeDelays.set(id, delay)
     this.checks.set(id, { peerId: current.peerId, at: Date.now() + delay, delay, min: this.pollMinMs, max: this.pollMaxMs })
     this.armChecks()
   }
