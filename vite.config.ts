@@ -39,6 +39,8 @@ export default defineConfig({
       workbox: {
         // the app shell: everything the build emits
         globPatterns: ['**/*.{js,css,html,svg,png,webmanifest}'],
+        // what the worker does beyond caching: opening the task a notification is about
+        importScripts: ['/sw-notify.js'],
         navigateFallback: '/index.html',
         // the relay's own endpoints are never answered from the shell
         navigateFallbackDenylist: [/^\/api\//, /^\/health/, /^\/metrics/, /^\/a2a\//],

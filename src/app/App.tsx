@@ -12,6 +12,7 @@ import { Header } from './components/Header.js'
 import { Nav } from './components/Nav.js'
 import { StartupScreen } from './components/StartupScreen.js'
 import { PeerGate } from './node/StarlingProvider.js'
+import { AttentionProvider } from './pwa/AttentionProvider.js'
 import { useRoute } from './routes.js'
 import { AgentsScreen } from './screens/AgentsScreen.js'
 import { InboxScreen, preloadScreens, ProfileScreen, RelayScreen, SendTaskScreen, TasksScreen, TaskView } from './screens/lazy.js'
@@ -22,14 +23,16 @@ export function App (): ReactNode {
   return (
     <div className="app">
       <PeerGate fallback={<StartupScreen />}>
-        <Header />
-        <Nav />
-        <main className="screen">
-          <Suspense fallback={<p className="muted">Loading…</p>}>
-            <Screen />
-          </Suspense>
-        </main>
-        <PreloadScreens />
+        <AttentionProvider>
+          <Header />
+          <Nav />
+          <main className="screen">
+            <Suspense fallback={<p className="muted">Loading…</p>}>
+              <Screen />
+            </Suspense>
+          </main>
+          <PreloadScreens />
+        </AttentionProvider>
       </PeerGate>
       <Suspense fallback={null}>
         <UpdatePrompt />
