@@ -162,6 +162,7 @@ test('the PWA adds an HTTP agent by its card URL and sends it a task; one withou
       await expect(card.getByTestId('agent-link')).toHaveText('over HTTP')
 
       await fetched.getByRole('link', { name: 'Send a task to Plain Pat' }).click()
+      await expect(page.getByTestId('http-agent-note')).toBeVisible()
       await page.getByRole('textbox', { name: 'Message' }).fill('a long story about starlings')
       await page.getByRole('button', { name: 'Send task' }).click()
       const view = page.getByTestId('task-view')

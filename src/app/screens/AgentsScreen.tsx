@@ -61,7 +61,7 @@ function AgentCard ({ agent, onSkill }: { agent: AgentListItem, onSkill: (skill:
               {http
                 ? (skill.name !== '' ? skill.name : skill.id)
                 : (
-                  <button type="button" className="link-button" onClick={() => { onSkill(skill.id) }} aria-label={`Send to any agent with the skill ${skill.id}`}>
+                  <button type="button" className="secondary small" onClick={() => { onSkill(skill.id) }} aria-label={`Send to any agent with the skill ${skill.id}`}>
                     {skill.name !== '' ? skill.name : skill.id}
                   </button>
                   )}

@@ -1,6 +1,7 @@
 import { useId, useState } from 'react'
 import type { FormEvent, ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
+import { isAgentUrl } from '../../core/tasks/http-agents.js'
 import { AttachmentPicker, useAttachments } from '../components/Attachments.js'
 import { LinkBadge } from '../components/LinkBadge.js'
 import { usePeerName } from '../components/PeerName.js'
@@ -37,6 +38,11 @@ export function SendTaskScreen ({ peerId }: { peerId: string }): ReactNode {
         <h2 id="send-title">Send a task to {name}</h2>
         {card?.description != null && card.description !== '' && <p>{card.description}</p>}
         <p className="meta"><code>{peerId}</code> · <LinkBadge peerId={peerId} /></p>
+        {isAgentUrl(peerId) && (
+          <p className="muted" data-testid="http-agent-note">
+            A plain HTTP A2A agent, not on the mesh: it cannot reach this browser, so this browser asks it how the task is going.
+          </p>
+        )}
         <form className="composer" onSubmit={submit}>
           <label htmlFor={fieldId}>Message</label>
           <textarea id={fieldId} value={text} onChange={(e) => { setText(e.target.value) }} rows={4}
