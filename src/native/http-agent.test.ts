@@ -366,6 +366,12 @@ describe('starling send --url, through a real `starling serve`', () => {
       const refused = await starlingCli(home, ['send', '--url', 'ftp://127.0.0.1/agent.json', 'hi'])
       expect(refused.code).toBe(2)
       expect(refused.stderr).toMatch(/ftp: URLs are not supported/)
+      const noCard = await starlingCli(home, ['send', '--url', `${http?.base ?? ''}/nothing-here.json`, 'hi'])
+      expect(noCard.code).toBe(2)
+      expect(noCard.stderr).toMatch(/answered HTTP 404/)
+      // nothing was stored for the refused sends
+      const all = await starlingCli<unknown[]>(home, ['tasks'], { json: true })
+      expect(all.json).toHaveLength(1)
     } finally {
       await relay.stop()
     }
