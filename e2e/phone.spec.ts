@@ -96,6 +96,27 @@ test('a key backup from one browser restores the same PeerID in a fresh one; a w
   expect(fresh.errors).toEqual([])
 })
 
+test('a first visit says what this is and asks for a name, which is published; it is not asked again', async ({ browser }) => {
+  const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
+  const tab = await openPage(browser, 'phone', { url: relay.url, contextOptions: PHONE })
+  const peerId = await expectOnMesh(tab.page)
+  const welcome = tab.page.getByTestId('welcome')
+  await expect(welcome.getByRole('heading')).toHaveText('Welcome to Starling')
+  await expect(welcome).toContainText('this browser tab is one of them')
+  await welcome.getByLabel('Your name on the mesh').fill('Ada on her phone')
+  await welcome.getByRole('button', { name: 'Use this name' }).click()
+  await expect(welcome).toHaveCount(0)
+  // the registry lists the new name
+  await expect.poll(async () => {
+    const agents = await (await fetch(new URL('/api/v1/agents', relay.url))).json() as Array<{ peerId: string, card: { name: string } }>
+    return agents.find(a => a.peerId === peerId)?.card.name
+  }).toBe('Ada on her phone')
+  await tab.page.reload()
+  await expectOnMesh(tab.page)
+  await expect(welcome).toHaveCount(0)
+  expect(tab.errors).toEqual([])
+})
+
 test('screenshots of the main screens at a phone\'s and a desktop\'s size', async ({ browser }) => {
   const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
   const sections: Section[] = ['Agents', 'Tasks', 'Inbox', 'Profile', 'Relay']
@@ -113,6 +134,8 @@ test('screenshots of the main screens at a phone\'s and a desktop\'s size', asyn
       const path = test.info().outputPath(`screens/${name}-${section.toLowerCase()}.png`)
       await tab.page.screenshot({ path, fullPage: true })
       await test.info().attach(`${name}-${section.toLowerCase()}.png`, { path, contentType: 'image/png' })
+      // the first visit's welcome is in the first screenshot only
+      if (section === 'Agents') await tab.page.getByTestId('welcome').getByRole('button', { name: /^Keep / }).click()
     }
     expect(tab.errors).toEqual([])
     await tab.context.close()

@@ -11,6 +11,7 @@ import type { ReactNode } from 'react'
 import { Header } from './components/Header.js'
 import { Nav } from './components/Nav.js'
 import { StartupScreen } from './components/StartupScreen.js'
+import { Welcome } from './components/Welcome.js'
 import { PeerGate } from './node/StarlingProvider.js'
 import { AttentionProvider } from './pwa/AttentionProvider.js'
 import { useRoute } from './routes.js'
@@ -27,6 +28,7 @@ export function App (): ReactNode {
           <Header />
           <Nav />
           <main className="screen">
+            <Welcome />
             <Suspense fallback={<p className="muted">Loading…</p>}>
               <Screen />
             </Suspense>
