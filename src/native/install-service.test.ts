@@ -4,14 +4,14 @@
  * ExecStart, split as systemd splits it and run without systemd, starts a daemon that serves
  * in the given home and reaches a relay. That proves the unit's command works.
  */
-import { readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CLI, ensureBuilt } from '../../e2e/harness/build.js'
 import { REPO_ROOT, startRelay, starlingCli } from '../../e2e/harness/starling.js'
 import type { RelayHandle } from '../../e2e/harness/starling.js'
-import { spawnProcess, testProcesses } from '../../e2e/harness/processes.js'
+import { runProcess, spawnProcess, testProcesses } from '../../e2e/harness/processes.js'
 import { removeTempDirs, tempDir } from '../../e2e/harness/tmp.js'
 import { quoteArg, unitName } from './cli/install-service.js'
 import { homePaths } from './home.js'
@@ -96,7 +96,14 @@ describe('starling install-service', () => {
   it('writes a unit whose ExecStart starts a daemon serving the home, which reaches the relay', async () => {
     // a command that needs every kind of quoting: spaces, quotes, a backslash, % and $
     const onTask = 'printf "%s\\n" "50% of $STARLING_TASK_ID"'
-    const result = await starlingCli(home, ['install-service', '--on-task', onTask, '--no-mdns'], { env: env() })
+    // run where a relative --on-task command would be: a directory systemd must not misread
+    const workDir = join(await tempDir('work'), '50% done')
+    await mkdir(workDir)
+    const result = await runProcess(process.execPath, ['--import', join(REPO_ROOT, 'bin', 'polyfill.mjs'), CLI, 'install-service', '--on-task', onTask, '--no-mdns'], {
+      cwd: workDir,
+      env: { ...env(), STARLING_HOME: home },
+      name: 'starling install-service'
+    })
     expect(result.code, result.stderr).toBe(0)
     const unit = unitName(home)
     expect(unit).toMatch(/^starling-[0-9a-f]{8}\.service$/)
@@ -120,8 +127,9 @@ describe('starling install-service', () => {
       '--on-task', onTask,
       '--no-mdns'
     ])
-    const cwd = splitCommandLine(sections.get('Service')?.get('WorkingDirectory')?.[0] ?? '')[0]
-    expect(cwd).toBe(REPO_ROOT)
+    // a path, taken as it is but for specifiers
+    const cwd = sections.get('Service')?.get('WorkingDirectory')?.[0]?.replace(/%%/g, '%')
+    expect(cwd).toBe(workDir)
 
     // what systemd would run, run here: no shell, no PATH, no STARLING_HOME
     const daemon = spawnProcess(words[0] ?? '', words.slice(1), { cwd, env: { STARLING_HOME: undefined }, name: 'service' })
@@ -168,7 +176,7 @@ describe('starling install-service', () => {
   it('refuses a home without config.json and a bad unit name', async () => {
     const empty = await tempDir('empty home')
     const none = await starlingCli(empty, ['install-service'], { env: env() })
-    expect(none.code).toBe(2)
+    expect(none.code).toBe(1)
     expect(none.stderr).toContain('starling init')
     const bad = await starlingCli(home, ['install-service', '--name', '../evil'], { env: env() })
     expect(bad.code).toBe(2)

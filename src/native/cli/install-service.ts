@@ -65,7 +65,8 @@ export function serviceUnit (init: ServiceUnitInit): string {
     '[Service]',
     'Type=simple',
     `ExecStart=${serviceCommand(init).map(quoteArg).join(' ')}`,
-    ...(init.workingDirectory != null ? [`WorkingDirectory=${quoteArg(init.workingDirectory)}`] : []),
+    // a path, not a command line: systemd takes the rest of the line as it is (no quotes)
+    ...(init.workingDirectory != null ? [`WorkingDirectory=${escapeSpecifiers(oneLine(init.workingDirectory))}`] : []),
     'Restart=on-failure',
     'RestartSec=5',
     // serve stops cleanly on SIGTERM (task log closed, control socket removed) within 10 s
@@ -142,8 +143,10 @@ export function forwardedServeArgs (context: VerbContext, serveOptions: Record<s
 
 export async function runInstallService (context: VerbContext, serveOptions: Record<string, VerbOption>): Promise<number> {
   const { home } = context
+  // a unit for a home that cannot serve would only fail at every start (as serve does: exit 1)
   if (await readConfig(home) == null) {
-    throw new UsageError(`${home} has no config.json: run \`starling init --name NAME --skills a,b\` first`, { showUsage: false })
+    context.note(`starling install-service: ${home} has no config.json: run \`starling init --name NAME --skills a,b\` first`)
+    return ExitCode.Error
   }
   const unit = unitName(home, typeof context.values.name === 'string' ? context.values.name : undefined)
   const content = serviceUnit({ home, serveArgs: forwardedServeArgs(context, serveOptions), workingDirectory: process.cwd() })
