@@ -80,6 +80,12 @@ export interface NativePeerInit {
    */
   mdns?: boolean
   /**
+   * Upgrade relayed connections to direct WebRTC ones, and accept such upgrades (default true).
+   * false leaves the peer on TCP alone: relayed, or direct on the LAN (benchmarks of the relayed
+   * path use it).
+   */
+  webrtc?: boolean
+  /**
    * STUN/TURN servers for WebRTC. Default: STARLING_ICE_SERVERS, else config.json's
    * `iceServers`, else those the relay gives browsers (relay URL), else DEFAULT_ICE_SERVERS.
    */
@@ -115,6 +121,7 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
   let relayIceServers: IceServer[] | undefined
   const relayAddrs = relayAddrsFor(relay, { onIceServers: (servers) => { relayIceServers = servers } })
   const mdns = init.mdns ?? config?.mdns ?? true
+  const webrtc = init.webrtc ?? true
   const storage = await openFileStorage(init.home, { ...init.storage, onWarning: init.onWarning, relay })
   let peer: StarlingPeer
   try {
@@ -123,15 +130,15 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
       transports: [
         coalescing(tcp()),
         // node-datachannel: read at every WebRTC dial and answer, like the browser's
-        webRTC({ rtcConfiguration: () => ({ iceServers: configured ?? relayIceServers ?? DEFAULT_ICE_SERVERS }) })
+        ...(webrtc ? [webRTC({ rtcConfiguration: () => ({ iceServers: configured ?? relayIceServers ?? DEFAULT_ICE_SERVERS }) })] : [])
       ],
       noiseCrypto: fastX25519(),
-      listen: init.listen ?? ['/p2p-circuit', '/webrtc', ...(mdns ? [lanListenAddr(config?.lanPort ?? 0)] : [])],
+      listen: init.listen ?? ['/p2p-circuit', ...(webrtc ? ['/webrtc'] : []), ...(mdns ? [lanListenAddr(config?.lanPort ?? 0)] : [])],
       relayAddrs,
       defaultProfile: profile,
       handler: init.handler,
       // like browsers: the side that opened a relayed connection upgrades it to WebRTC
-      directUpgrade: true,
+      directUpgrade: webrtc,
       peerDiscovery: mdns ? [mdnsDiscovery()] : undefined,
       userAgent: init.userAgent ?? `starling-native/${STARLING_VERSION}`
     })
