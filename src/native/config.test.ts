@@ -18,9 +18,9 @@ describe('config.json network settings', () => {
 
   it('reads mdns, lanPort and iceServers, and names a wrong one', async () => {
     const path = homePaths(dir.path).config
-    await writeFile(path, JSON.stringify({ relay: 'http://127.0.0.1:8080', profile, mdns: false, lanPort: 4002, iceServers: ['stun:stun.example.org', { urls: 'turn:turn.example.org', username: 'u', credential: 'c' }] }))
+    await writeFile(path, JSON.stringify({ relay: 'http://127.0.0.1:8080', profile, mdns: false, lanPort: 4002, webrtc: false, iceServers: ['stun:stun.example.org', { urls: 'turn:turn.example.org', username: 'u', credential: 'c' }] }))
     const config = await readConfig(dir.path)
-    expect(config).toMatchObject({ mdns: false, lanPort: 4002 })
+    expect(config).toMatchObject({ mdns: false, lanPort: 4002, webrtc: false })
     expect(iceServerList(config?.iceServers ?? [])).toEqual([
       { urls: ['stun:stun.example.org'] },
       { urls: 'turn:turn.example.org', username: 'u', credential: 'c' }

@@ -1,6 +1,6 @@
 /**
  * `config.json` in a peer's home: `{ relay, profile: { name, description, skills } }`, and
- * optionally `mdns`, `lanPort` and `iceServers` (see StarlingConfig).
+ * optionally `mdns`, `lanPort`, `webrtc` and `iceServers` (see StarlingConfig).
  * It is the one file a person edits by hand, so reading it checks every field and names the
  * first wrong one.
  */
@@ -52,6 +52,11 @@ export interface StarlingConfig {
   mdns?: boolean
   /** The TCP port peers on the LAN reach us at while mDNS is on (default 0: any free port). */
   lanPort?: number
+  /**
+   * Upgrade relayed connections to direct WebRTC ones (default true). WebRTC shows the remote
+   * peer our IP addresses (its ICE candidates); false keeps every remote connection relayed.
+   */
+  webrtc?: boolean
   /** STUN/TURN servers for WebRTC: URLs or `{ urls, username, credential }`; `[]` for none. */
   iceServers?: Array<string | IceServer>
 }
@@ -79,7 +84,9 @@ export const profileSchema = z.strictObject({
   skills: z.array(skillSchema).max(MAX_SKILLS, `at most ${MAX_SKILLS} skills`).refine(
     skills => new Set(skills.map(s => s.id)).size === skills.length,
     'skill ids must be unique'
-  )
+  ),
+  /** Reachable over HTTP through the relay's A2A bridge (`serve --bridge` sets it per run). */
+  bridge: z.boolean().optional()
 })
 
 const iceUrl = z.string().regex(/^(stuns?|turns?):\S+$/i, 'must be a stun:, stuns:, turn: or turns: URL')
@@ -94,6 +101,7 @@ const configSchema = z.strictObject({
   relay: z.string().refine(isRelaySetting, 'must be a relay multiaddr or an http(s) URL'),
   profile: profileSchema,
   mdns: z.boolean().optional(),
+  webrtc: z.boolean().optional(),
   lanPort: z.number().int('must be a whole number').min(0).max(65535).optional(),
   iceServers: z.array(z.union([iceUrl, iceServerSchema])).max(MAX_ICE_SERVERS, `at most ${MAX_ICE_SERVERS} ICE servers`).optional()
 })
@@ -178,8 +186,8 @@ export async function readConfig (home: string): Promise<StarlingConfig | undefi
 
 /**
  * Writes config.json atomically (a crash leaves the old file or the new one, never half).
- * Settings of the file on disk that `config` does not name (mdns, lanPort, iceServers, which a
- * person adds by hand) are kept; a key given as undefined removes its setting.
+ * Settings of the file on disk that `config` does not name (mdns, lanPort, webrtc, iceServers,
+ * which a person adds by hand) are kept; a key given as undefined removes its setting.
  */
 export async function writeConfig (home: string, config: StarlingConfig): Promise<void> {
   const existing = await readConfig(home).catch(() => undefined)

@@ -80,9 +80,9 @@ export interface NativePeerInit {
    */
   mdns?: boolean
   /**
-   * Upgrade relayed connections to direct WebRTC ones, and accept such upgrades (default true).
-   * false leaves the peer on TCP alone: relayed, or direct on the LAN (benchmarks of the relayed
-   * path use it).
+   * Upgrade relayed connections to direct WebRTC ones, and accept such upgrades. Default:
+   * config.json's `webrtc`, else true. false leaves the peer on TCP alone: relayed, or direct on
+   * the LAN (WebRTC shows remote peers our IP addresses; benchmarks of the relayed path need it).
    */
   webrtc?: boolean
   /**
@@ -121,7 +121,7 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
   let relayIceServers: IceServer[] | undefined
   const relayAddrs = relayAddrsFor(relay, { onIceServers: (servers) => { relayIceServers = servers } })
   const mdns = init.mdns ?? config?.mdns ?? true
-  const webrtc = init.webrtc ?? true
+  const webrtc = init.webrtc ?? config?.webrtc ?? true
   const storage = await openFileStorage(init.home, { ...init.storage, onWarning: init.onWarning, relay })
   let peer: StarlingPeer
   try {
