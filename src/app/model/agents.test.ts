@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { buildAgentCard } from '../../core/a2a/binding.js'
-import { agentList, linkTo, skillIds } from './agents.js'
+import { agentList, linkTo, searchAgents, skillIds } from './agents.js'
 import { shortPeerId } from './format.js'
 
 const MESH = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
@@ -27,5 +27,29 @@ describe('agents with plain HTTP agents among them', () => {
     const list = agentList('self', [], known)
     expect(list.map(a => a.peerId)).toEqual([HTTP, MESH])
     expect(skillIds(list)).toEqual(['echo', 'translate'])
+  })
+})
+
+describe('searching the agents', () => {
+  const agent = (peerId: string, name: string, skills: Array<{ id: string, description?: string, tags?: string[] }>, description = '') =>
+    ({ peerId, online: true, card: buildAgentCard(peerId, { name, description, skills }) })
+  const agents = [
+    agent('a', 'Weather Wendy', [{ id: 'forecast', description: 'Rain or shine, anywhere', tags: ['weather', 'meteo'] }]),
+    agent('b', 'Translator Tom', [{ id: 'translate', tags: ['french', 'german'] }], 'Fast and careful'),
+    agent('c', 'Echo', [{ id: 'echo' }])
+  ]
+
+  it('matches every word in names, descriptions, skill ids and tags, ignoring case', () => {
+    expect(searchAgents(agents, '').map(a => a.peerId)).toEqual(['a', 'b', 'c'])
+    expect(searchAgents(agents, 'wendy').map(a => a.peerId)).toEqual(['a'])
+    expect(searchAgents(agents, 'FRENCH').map(a => a.peerId)).toEqual(['b'])
+    expect(searchAgents(agents, 'careful translate').map(a => a.peerId)).toEqual(['b'])
+    expect(searchAgents(agents, 'rain anywhere').map(a => a.peerId)).toEqual(['a'])
+    expect(searchAgents(agents, 'rain german')).toEqual([])
+  })
+
+  it('puts favourites first, keeping the order within each group', () => {
+    expect(searchAgents(agents, '', new Set(['c'])).map(a => a.peerId)).toEqual(['c', 'a', 'b'])
+    expect(searchAgents(agents, '', new Set(['c', 'b'])).map(a => a.peerId)).toEqual(['b', 'c', 'a'])
   })
 })

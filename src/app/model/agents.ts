@@ -72,3 +72,23 @@ export function skillIds (agents: AgentListItem[]): string[] {
 export function agentName (peerId: string, known: KnownAgent[] | undefined): string | undefined {
   return known?.find(k => k.peerId === peerId)?.card.name
 }
+
+/**
+ * The agents that match a search: every word of `query` must be found (case-insensitively) in
+ * the agent's name, description, or a skill's id, name, description or tags. An empty query
+ * matches all. Favourites come first, each group in the order given.
+ */
+export function searchAgents (agents: AgentListItem[], query: string, favourites: ReadonlySet<string> = new Set()): AgentListItem[] {
+  const words = query.toLowerCase().split(/\s+/).filter(w => w !== '')
+  const matching = words.length === 0
+    ? agents
+    : agents.filter((agent) => {
+      const haystack = [
+        agent.card.name,
+        agent.card.description,
+        ...agent.card.skills.flatMap(s => [s.id, s.name, s.description, ...(s.tags ?? [])])
+      ].join('\n').toLowerCase()
+      return words.every(w => haystack.includes(w))
+    })
+  return [...matching.filter(a => favourites.has(a.peerId)), ...matching.filter(a => !favourites.has(a.peerId))]
+}

@@ -1,4 +1,4 @@
-import { useId, useState } from 'react'
+import { useId, useState, useSyncExternalStore } from 'react'
 import type { FormEvent, ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
 import type { KnownAgent } from '../../core/store/types.js'
@@ -6,7 +6,8 @@ import { isAgentUrl } from '../../core/tasks/http-agents.js'
 import { LinkBadge } from '../components/LinkBadge.js'
 import { PeerName } from '../components/PeerName.js'
 import { useAddHttpAgent, useDiscover, useKnownAgents, usePeerId, useRelayStatus, useSendToSkill } from '../node/hooks.js'
-import { agentList, skillIds } from '../model/agents.js'
+import { favourites } from '../data/favourites.js'
+import { agentList, searchAgents, skillIds } from '../model/agents.js'
 import type { AgentListItem } from '../model/agents.js'
 import { formatTime, shortPeerId } from '../model/format.js'
 import { href } from '../routes.js'
@@ -23,6 +24,10 @@ export function AgentsScreen (): ReactNode {
   const reserved = useRelayStatus().data?.state === 'reserved'
   const agents = agentList(self, discover.data, known.data ?? [])
   const [skill, setSkill] = useState('')
+  const [query, setQuery] = useState('')
+  const pinned = useSyncExternalStore(favourites.subscribe, favourites.get)
+  const shown = searchAgents(agents, query, pinned)
+  const searchId = useId()
 
   return (
     <section aria-labelledby="agents-title">
@@ -35,15 +40,24 @@ export function AgentsScreen (): ReactNode {
       {!reserved && <p className="muted">The registry is on the relay: agents show up once we are connected.</p>}
       {discover.error != null && <p role="alert" className="error">Could not ask the registry: {errorMessage(discover.error)}</p>}
       <SendBySkill skill={skill} onSkill={setSkill} skills={skillIds(agents)} />
+      {agents.length > 0 && (
+        <div className="search" role="search">
+          <label htmlFor={searchId}>Search agents</label>
+          <input id={searchId} type="search" value={query} onChange={(e) => { setQuery(e.target.value) }}
+            placeholder="name, skill or tag" data-testid="agent-search" />
+        </div>
+      )}
       {agents.length === 0
         ? <p className="empty">No other agents yet. Open Starling in another browser (or start a native peer) and it shows up here.</p>
-        : <ul className="cards">{agents.map(agent => <AgentCard key={agent.peerId} agent={agent} onSkill={setSkill} />)}</ul>}
+        : shown.length === 0
+          ? <p className="empty" data-testid="agent-search-empty">No agent matches “{query}”.</p>
+          : <ul className="cards">{shown.map(agent => <AgentCard key={agent.peerId} agent={agent} onSkill={setSkill} pinned={pinned.has(agent.peerId)} />)}</ul>}
       <AddHttpAgent />
     </section>
   )
 }
 
-function AgentCard ({ agent, onSkill }: { agent: AgentListItem, onSkill: (skill: string) => void }): ReactNode {
+function AgentCard ({ agent, onSkill, pinned }: { agent: AgentListItem, onSkill: (skill: string) => void, pinned: boolean }): ReactNode {
   const { card } = agent
   const http = isAgentUrl(agent.peerId)
   const presence = http ? 'HTTP agent' : agent.online === true ? 'online' : agent.online === false ? 'offline' : 'not in registry'
@@ -51,7 +65,14 @@ function AgentCard ({ agent, onSkill }: { agent: AgentListItem, onSkill: (skill:
     <li className="card agent" data-testid="agent-card" data-peer-id={agent.peerId} aria-label={card.name}>
       <div className="card-head">
         <h3>{card.name}</h3>
-        <span className={`presence presence-${agent.online === true ? 'online' : 'offline'}`} data-testid="agent-presence">{presence}</span>
+        <span className="badges">
+          <span className={`presence presence-${agent.online === true ? 'online' : 'offline'}`} data-testid="agent-presence">{presence}</span>
+          <button type="button" className={`pin${pinned ? ' pinned' : ''}`} aria-pressed={pinned} data-testid="agent-pin"
+            aria-label={`Favourite: ${card.name}`} title={pinned ? 'Pinned to the top: unpin' : 'Pin to the top'}
+            onClick={() => { favourites.toggle(agent.peerId) }}>
+            <span aria-hidden="true">{pinned ? '★' : '☆'}</span>
+          </button>
+        </span>
       </div>
       {card.description !== '' && <p>{card.description}</p>}
       {card.skills.length > 0 && (
@@ -74,8 +95,40 @@ function AgentCard ({ agent, onSkill }: { agent: AgentListItem, onSkill: (skill:
         {' · '}<LinkBadge peerId={agent.peerId} />
         {agent.online === undefined && !http && agent.seenAt != null && <> · last seen {formatTime(agent.seenAt)}</>}
       </p>
+      <CardDetails card={card} />
       <a className="button" href={href({ name: 'send', peerId: agent.peerId })} aria-label={`Send a task to ${card.name}`}>Send a task</a>
     </li>
+  )
+}
+
+/** The whole card, for reading before sending: each skill with its description, tags and examples, the interfaces. */
+function CardDetails ({ card }: { card: AgentListItem['card'] }): ReactNode {
+  return (
+    <details className="card-details" data-testid="agent-card-details">
+      <summary>Read the card</summary>
+      {card.skills.length > 0 && (
+        <dl className="facts">
+          {card.skills.map(skill => (
+            <div key={skill.id} className="skill-detail">
+              <dt>{skill.name !== '' ? skill.name : skill.id}</dt>
+              <dd>
+                {skill.description !== '' ? skill.description : <span className="muted">no description</span>}
+                {(skill.tags ?? []).length > 0 && <div className="muted">tags: {(skill.tags ?? []).join(', ')}</div>}
+                {(skill.examples ?? []).length > 0 && <div className="muted">e.g. “{(skill.examples ?? [])[0]}”</div>}
+              </dd>
+            </div>
+          ))}
+        </dl>
+      )}
+      <dl className="facts">
+        <dt>Version</dt><dd>{card.version}</dd>
+        <dt>Takes</dt><dd>{card.defaultInputModes.join(', ')}</dd>
+        <dt>Answers</dt><dd>{card.defaultOutputModes.join(', ')}</dd>
+        <dt>Streaming</dt><dd>{card.capabilities.streaming === true ? 'yes' : 'no'}</dd>
+        <dt>Reached at</dt><dd>{card.supportedInterfaces.map(i => <div key={`${i.protocolBinding} ${i.url}`}><code>{i.url}</code> <span className="muted">({i.protocolBinding})</span></div>)}</dd>
+        {card.provider != null && (<><dt>Provider</dt><dd>{card.provider.organization}</dd></>)}
+      </dl>
+    </details>
   )
 }
 
