@@ -17,6 +17,7 @@
  * What reaches us directly is what reaches us through the relay: the same protocols, the same
  * handlers, the same frame limits; only the relay's data and time limits do not apply.
  */
+import { peerDiscoverySymbol } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { isPrivate } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -25,7 +26,6 @@ import { TypedEventEmitter } from 'main-event'
 import type { ConnectionGater, Peer, PeerDiscovery, PeerDiscoveryEvents, PeerId, PeerInfo, PeerStore, PeerUpdate, Startable } from '@libp2p/interface'
 import type { Libp2pOptions } from 'libp2p'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { peerDiscoverySymbol } from '@libp2p/interface'
 
 const log = logger('starling:lan-peers')
 
