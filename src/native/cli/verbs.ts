@@ -587,7 +587,8 @@ const installService: Verb = {
   ].join('\n'),
   json: '{ "unit", "path", "written", "content", "commands": { "enable", "linger" } }',
   options: {
-    ...serve.options,
+    // serve's own, whatever they are, passed on to the unit's `serve`
+    ...Object.fromEntries(Object.entries(serve.options).map(([flag, option]) => [flag, { ...option, help: option.help.replace('(see above)', '(see `starling serve --help`)') }])),
     name: { type: 'string', value: 'NAME', help: 'the unit\'s name (default starling.service, or starling-<hash>.service for another home)' },
     print: { type: 'boolean', help: 'print the unit instead of writing it' },
     force: { type: 'boolean', help: 'replace an existing unit of that name that differs' }
