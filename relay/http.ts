@@ -75,6 +75,9 @@ export function createRelayHttpServer (init: RelayHttpInit): Server {
   return server
 }
 
+/** What the relay answers to pages of any origin (CORS): its health, its addresses, its registry. */
+const PUBLIC_READS = new Set(['/health', '/api/v1/relay', '/api/v1/agents'])
+
 async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://relay.invalid')
   if (isBridgePath(url.pathname)) {
@@ -86,6 +89,11 @@ async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: In
     res.setHeader('Allow', 'GET, HEAD')
     sendJson(res, 405, { error: `${req.method ?? ''} is not supported here` })
     return
+  }
+  if (PUBLIC_READS.has(url.pathname)) {
+    // public facts any page may read: a PWA served by another relay lists this one among its
+    // relays (src/app/node/relay-info.ts) and checks it is up; no credentials are involved
+    res.setHeader('Access-Control-Allow-Origin', '*')
   }
   switch (url.pathname) {
     case '/health': {

@@ -119,6 +119,17 @@ describe('relay process', () => {
 
     const health = await (await fetch(`${relay.url}/health`)).json()
     expect(health).toMatchObject({ status: 'ok', peerId: relay.peerId, connectedPeers: 0, reservations: 0, agents: 0 })
+
+    // pages of other origins (a PWA that lists this relay among its relays) may read the public
+    // facts; nothing else is opened to them
+    for (const path of ['/health', '/api/v1/relay', '/api/v1/agents']) {
+      const response = await fetch(`${relay.url}${path}`, { headers: { Origin: 'https://another-relay.example' } })
+      expect(response.headers.get('access-control-allow-origin'), path).toBe('*')
+    }
+    for (const path of ['/metrics', '/', '/assets/big-def456.js']) {
+      const response = await fetch(`${relay.url}${path}`, { headers: { Origin: 'https://another-relay.example' } })
+      expect(response.headers.get('access-control-allow-origin'), path).toBeNull()
+    }
   })
 })
 

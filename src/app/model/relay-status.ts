@@ -44,6 +44,11 @@ export async function fetchRelayStatus (origin: string, options: { signal?: Abor
   return { health: parseHealth(health), registry: parseRegistry(agents), checkedAt: Date.now() }
 }
 
+/** One relay's /health alone: enough to say whether it is up, and which PeerID it is. */
+export async function fetchRelayHealth (origin: string, options: { signal?: AbortSignal } = {}): Promise<RelayHealth> {
+  return parseHealth(await getJson(new URL('/health', origin), options.signal))
+}
+
 async function getJson (url: URL, signal?: AbortSignal): Promise<unknown> {
   let response: Response
   try {

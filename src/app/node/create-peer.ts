@@ -15,7 +15,8 @@ import { StarlingPeer } from '../../core/peer.js'
 import type { PeerStorage } from '../../core/store/types.js'
 import type { TaskHandler } from '../../core/tasks/executor.js'
 import { peerTail } from '../model/format.js'
-import { RelayInfoSource } from './relay-info.js'
+import { extraRelays } from '../data/relays.js'
+import { RelayChoice } from './relay-info.js'
 
 // @a2a-js/sdk's codecs call globalThis.Buffer.from(...) on file (raw) parts, and browsers have no
 // Buffer: without this a task with a file throws in the page. Set here, in the lazily loaded
@@ -39,7 +40,7 @@ export interface BrowserPeerOptions {
 }
 
 export async function createBrowserPeer (storage: PeerStorage, origin: string, options: BrowserPeerOptions = {}): Promise<StarlingPeer> {
-  const relayInfo = new RelayInfoSource(origin)
+  const relayInfo = new RelayChoice({ origin, extra: () => extraRelays.get() })
   return await StarlingPeer.create({
     storage,
     transports: [
@@ -49,13 +50,13 @@ export async function createBrowserPeer (storage: PeerStorage, origin: string, o
       webRTC({ rtcConfiguration: () => ({ iceServers: relayInfo.iceServers }) })
     ],
     listen: ['/p2p-circuit', '/webrtc'],
-    relayAddrs: async ({ signal }) => (await relayInfo.fetch({ signal })).multiaddrs,
+    relayAddrs: async ({ signal }) => await relayInfo.relayAddrs({ signal }),
     // a first visit names the agent after its new PeerID
     defaultProfile,
     handler: options.handler,
     directUpgrade: options.directUpgrade ?? true,
-    // The default gater refuses ws:// and private addresses. This page only ever dials its own
-    // relay (found at its own origin) and circuits or WebRTC through it.
+    // The default gater refuses ws:// and private addresses. This page only ever dials its
+    // relays (its own origin's and those the person added) and circuits or WebRTC through them.
     connectionGater: { denyDialMultiaddr: () => false },
     userAgent: `starling-pwa/${STARLING_VERSION}`
   })

@@ -4,6 +4,7 @@ import { errorMessage } from '../../core/errors.js'
 import { fetchRelayStatus, formatUptime } from '../model/relay-status.js'
 import type { RelayStatus } from '../model/relay-status.js'
 import { JoinLink } from '../components/JoinLink.js'
+import { RelayList } from '../components/RelayList.js'
 import { usePeerId, useRelayStatus } from '../node/hooks.js'
 
 /** How often the view asks the relay again while it is on screen, in ms. */
@@ -23,6 +24,7 @@ export function RelayScreen (): ReactNode {
     <section aria-labelledby="relay-title" data-testid="relay-screen">
       <h2 id="relay-title">Relay</h2>
       <p className="muted">What the relay at <code>{window.location.host}</code> says about itself. This browser&apos;s link to it: <strong>{link?.state ?? 'unknown'}</strong>.</p>
+      <RelayList />
       <JoinLink peerId={peerId} />
       {status.error != null && <p role="alert" className="error">The relay did not answer: {errorMessage(status.error)}</p>}
       {health == null
