@@ -62,9 +62,9 @@ export async function roundtripSection (context: BenchContext): Promise<SectionR
     const home = await mkdtemp(join(tmpdir(), 'starling-bench-senders-'))
     cleanup.push(async () => { await rm(home, { recursive: true, force: true }) })
     const profile = { name: 'sender', description: '', skills: [] }
-    const relayedSender = await createNativePeer({ home: join(home, 'relayed'), relay: relayTcp, profile })
+    const relayedSender = await createNativePeer({ home: join(home, 'relayed'), relay: relayTcp, profile, mdns: false, webrtc: false })
     cleanup.push(async () => { await relayedSender.stop() })
-    const directSender = await createNativePeer({ home: join(home, 'direct'), relay: relayTcp, profile })
+    const directSender = await createNativePeer({ home: join(home, 'direct'), relay: relayTcp, profile, mdns: false, webrtc: false })
     cleanup.push(async () => { await directSender.stop() })
     await Promise.all([reserved(relayedSender), reserved(directSender)])
     // the direct pair: one TCP connection, which the sender prefers over any circuit

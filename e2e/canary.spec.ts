@@ -77,6 +77,9 @@ function newCanary (): string {
   return `starling-canary-${randomBytes(12).toString('hex')}`
 }
 
+/** Neither LAN discovery nor WebRTC: what the peers say to each other crosses the relay. */
+const RELAYED_ONLY = { STARLING_MDNS: 'off', STARLING_WEBRTC: 'off' }
+
 test('a task relayed between two native peers is unreadable on the wire; the same canary in plain text is found', async () => {
   const relay = await startRelay({ extraArgs: ['--host', RELAY_HOST, '--ice-servers', 'none'] })
   expect(relay.url).toMatch(`http://${RELAY_HOST}:`)
@@ -95,9 +98,9 @@ test('a task relayed between two native peers is unreadable on the wire; the sam
   const canary = newCanary()
   const encrypted = await captureDuring(async () => {
     // both peers start inside the capture: their whole conversation with the relay is recorded
-    const agent = await startPeer(agentHome, ['--echo'], { name: 'agent' })
+    const agent = await startPeer(agentHome, ['--echo'], { name: 'agent', env: RELAYED_ONLY })
     await agent.process.waitForLine(/^Published card "Echo agent"/)
-    await startPeer(senderHome, [], { name: 'sender' })
+    await startPeer(senderHome, [], { name: 'sender', env: RELAYED_ONLY })
     const sent = await starlingCli<{ taskId: string }>(senderHome, ['send', agentId, `Please repeat: ${canary}`], { json: true })
     expect(sent.code).toBe(0)
     const done = await starlingCli<TaskJson>(senderHome, ['wait', sent.json!.taskId, '--timeout', '30'], { json: true })

@@ -48,8 +48,8 @@ test('a browser and a native peer send each other tasks and answer them', async 
 
     await expect(view.getByTestId('task-state')).toHaveText('completed')
     await expect(view.getByTestId('task-answer')).toContainText('Light rain after noon.')
-    // a native peer has no WebRTC: this pair stays on the relay's circuit
-    await expect(view.getByTestId('agent-link')).toHaveText('relayed')
+    // the browser opened the circuit, so it upgrades it: native peers answer WebRTC too
+    await expect(view.getByTestId('agent-link')).toHaveText('direct WebRTC', { timeout: 20_000 })
   })
 
   await test.step('the native peer sends a task to the browser, where a person answers it', async () => {

@@ -37,8 +37,8 @@ async function main (): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'starling-bench-agent-'))
 
   const profile = { name: 'echo', description: 'benchmark echo agent', skills: [{ id: 'echo' }] }
-  const relayed = await createNativePeer({ home: join(dir, 'relayed'), relay, profile, handler: echoHandler })
-  const direct = await createNativePeer({ home: join(dir, 'direct'), relay, profile, handler: echoHandler, listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'] })
+  const relayed = await createNativePeer({ home: join(dir, 'relayed'), relay, profile, handler: echoHandler, mdns: false, webrtc: false })
+  const direct = await createNativePeer({ home: join(dir, 'direct'), relay, profile, handler: echoHandler, mdns: false, webrtc: false, listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'] })
   await serveEcho(relayed.node)
   await serveEcho(direct.node)
   const directAddr = direct.node.getMultiaddrs().map(a => a.toString()).find(a => a.startsWith('/ip4/127.0.0.1/tcp/') && !a.includes('p2p-circuit'))

@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ConfigError, iceServerList, iceServersFromEnv, readConfig, writeConfig } from './config.js'
+import { ConfigError, iceServerList, iceServersFromEnv, readConfig, switchFromEnv, writeConfig } from './config.js'
 import { homePaths } from './home.js'
 import { fetchRelayInfo } from './relay-addrs.js'
 import { tempDir, testRelay } from './test-helpers.js'
@@ -51,6 +51,16 @@ describe('STARLING_ICE_SERVERS', () => {
     expect(iceServersFromEnv({ STARLING_ICE_SERVERS: 'none' })).toEqual([])
     expect(iceServersFromEnv({ STARLING_ICE_SERVERS: 'stun:a.example:3478, turn:b.example' })).toEqual([{ urls: ['stun:a.example:3478', 'turn:b.example'] }])
     expect(() => iceServersFromEnv({ STARLING_ICE_SERVERS: 'stun:a.example,http://b.example' })).toThrow(/http:\/\/b\.example/)
+  })
+})
+
+describe('STARLING_MDNS and STARLING_WEBRTC', () => {
+  it('are on or off, unset is undefined, and anything else is refused by name', () => {
+    expect(switchFromEnv('STARLING_MDNS', {})).toBeUndefined()
+    expect(switchFromEnv('STARLING_MDNS', { STARLING_MDNS: 'off' })).toBe(false)
+    expect(switchFromEnv('STARLING_MDNS', { STARLING_MDNS: ' ON ' })).toBe(true)
+    expect(switchFromEnv('STARLING_WEBRTC', { STARLING_WEBRTC: '0' })).toBe(false)
+    expect(() => switchFromEnv('STARLING_WEBRTC', { STARLING_WEBRTC: 'of' })).toThrow(/STARLING_WEBRTC: "of" is neither on nor off/)
   })
 })
 

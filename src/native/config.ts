@@ -111,6 +111,22 @@ export function iceServerList (setting: Array<string | IceServer>): IceServer[] 
   return setting.map(s => typeof s === 'string' ? { urls: [s] } : s)
 }
 
+/** Environment variables turning LAN discovery and WebRTC on or off (`on`/`off`, `1`/`0`, `true`/`false`). */
+export const MDNS_ENV = 'STARLING_MDNS'
+export const WEBRTC_ENV = 'STARLING_WEBRTC'
+
+/**
+ * An on/off environment variable: true, false, or undefined when unset. Throws ConfigError for
+ * anything else, so a typo never silently leaves a network feature on.
+ */
+export function switchFromEnv (name: string, env: NodeJS.ProcessEnv = process.env): boolean | undefined {
+  const value = env[name]?.trim().toLowerCase()
+  if (value == null || value === '') return undefined
+  if (['on', '1', 'true', 'yes'].includes(value)) return true
+  if (['off', '0', 'false', 'no'].includes(value)) return false
+  throw new ConfigError(`${name}: "${env[name] ?? ''}" is neither on nor off`)
+}
+
 /**
  * The ICE servers STARLING_ICE_SERVERS names (comma-separated URLs, `none` for none), or
  * undefined when it is unset. Throws ConfigError naming a bad URL.

@@ -31,7 +31,7 @@ import { StarlingPeer } from '../core/peer.js'
 import type { AgentProfile } from '../core/a2a/binding.js'
 import type { TaskHandler } from '../core/tasks/executor.js'
 import { STARLING_VERSION } from '../core/node/create-node.js'
-import { ConfigError, DEFAULT_ICE_SERVERS, DEFAULT_RELAY, iceServerList, iceServersFromEnv, readConfig } from './config.js'
+import { ConfigError, DEFAULT_ICE_SERVERS, DEFAULT_RELAY, iceServerList, iceServersFromEnv, MDNS_ENV, readConfig, switchFromEnv, WEBRTC_ENV } from './config.js'
 import type { IceServer } from './config.js'
 import { openFileStorage } from './store/index.js'
 import type { FileStorageInit } from './store/index.js'
@@ -49,7 +49,7 @@ export type { AgentEntry } from '../core/registry/protocol.js'
 export type { RelayStatus } from '../core/node/relay-link.js'
 export * from '../core/errors.js'
 export { resolveHome, homePaths, HOME_ENV } from './home.js'
-export { readConfig, writeConfig, checkProfile, checkRelaySetting, ConfigError, DEFAULT_RELAY, DEFAULT_ICE_SERVERS, ICE_SERVERS_ENV } from './config.js'
+export { readConfig, writeConfig, checkProfile, checkRelaySetting, ConfigError, DEFAULT_RELAY, DEFAULT_ICE_SERVERS, ICE_SERVERS_ENV, MDNS_ENV, WEBRTC_ENV } from './config.js'
 export type { StarlingConfig, IceServer } from './config.js'
 export { openFileStorage } from './store/index.js'
 export type { FileStorage, FileStorageInit } from './store/index.js'
@@ -76,12 +76,13 @@ export interface NativePeerInit {
   storage?: Omit<FileStorageInit, 'onWarning'>
   /**
    * Find peers on the local network with mDNS and be reachable there over TCP, with or without
-   * the relay. Default: config.json's `mdns`, else true. Turn it off on untrusted networks.
+   * the relay. Default: STARLING_MDNS (on/off), else config.json's `mdns`, else true. Turn it
+   * off on untrusted networks.
    */
   mdns?: boolean
   /**
    * Upgrade relayed connections to direct WebRTC ones, and accept such upgrades. Default:
-   * config.json's `webrtc`, else true. false leaves the peer on TCP alone: relayed, or direct on
+   * STARLING_WEBRTC (on/off), else config.json's `webrtc`, else true. false leaves the peer on TCP alone: relayed, or direct on
    * the LAN (WebRTC shows remote peers our IP addresses; benchmarks of the relayed path need it).
    */
   webrtc?: boolean
@@ -120,8 +121,8 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
   // a relay URL tells us the ICE servers it gives browsers; until it has, the default ones
   let relayIceServers: IceServer[] | undefined
   const relayAddrs = relayAddrsFor(relay, { onIceServers: (servers) => { relayIceServers = servers } })
-  const mdns = init.mdns ?? config?.mdns ?? true
-  const webrtc = init.webrtc ?? config?.webrtc ?? true
+  const mdns = init.mdns ?? switchFromEnv(MDNS_ENV) ?? config?.mdns ?? true
+  const webrtc = init.webrtc ?? switchFromEnv(WEBRTC_ENV) ?? config?.webrtc ?? true
   const storage = await openFileStorage(init.home, { ...init.storage, onWarning: init.onWarning, relay })
   let peer: StarlingPeer
   try {
