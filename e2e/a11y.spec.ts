@@ -5,12 +5,11 @@
 // Needs the builds: npx tsc -p tsconfig.node.json && npx vite build
 // Run:              sh e2e/netns.sh npx playwright test e2e/a11y.spec.ts
 
-import AxeBuilder from '@axe-core/playwright'
+import { AxeBuilder } from '@axe-core/playwright'
 import type { BrowserContextOptions, Page } from '@playwright/test'
 import { test, expect } from './harness/fixtures.js'
 import { openPage } from './harness/browser.js'
-import { startPeer, startRelay, starlingCli } from './harness/starling.js'
-import { tempDir } from './harness/tmp.js'
+import { startNativeAgent, startRelay, starlingCli } from './harness/starling.js'
 import { expectOnMesh, openSection } from './harness/app.js'
 import type { Section } from './harness/app.js'
 
@@ -23,11 +22,7 @@ const SIZES: Array<[string, BrowserContextOptions]> = [
 test('every main screen passes axe\'s WCAG A and AA rules, on a small phone in light and on a desktop in dark', async ({ browser }) => {
   const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
   // an agent in the directory and a task in each list, so the screens are not empty
-  const home = await tempDir('native')
-  const init = await starlingCli<{ peerId: string }>(home, ['init', '--name', 'Native Nell', '--skills', 'weather', '--relay', relay.url], { json: true })
-  expect(init.code).toBe(0)
-  const native = await startPeer(home, ['--echo'], { name: 'native' })
-  await native.process.waitForLine(/^Published card "Native Nell"/, { timeoutMs: 20_000 })
+  const { home } = await startNativeAgent(relay, { name: 'Native Nell', skills: 'weather', serveArgs: ['--echo'] })
 
   for (const [label, options] of SIZES) {
     const tab = await openPage(browser, label, { url: relay.url, contextOptions: options })
@@ -47,11 +42,7 @@ test('every main screen passes axe\'s WCAG A and AA rules, on a small phone in l
 
 test('the app is usable from the keyboard alone: reach a section, write a task, send it', async ({ browser }) => {
   const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
-  const home = await tempDir('native')
-  const init = await starlingCli<{ peerId: string }>(home, ['init', '--name', 'Native Nell', '--skills', 'weather', '--relay', relay.url], { json: true })
-  expect(init.code).toBe(0)
-  const native = await startPeer(home, ['--echo'], { name: 'native' })
-  await native.process.waitForLine(/^Published card "Native Nell"/, { timeoutMs: 20_000 })
+  await startNativeAgent(relay, { name: 'Native Nell', skills: 'weather', serveArgs: ['--echo'] })
   const tab = await openPage(browser, 'keyboard', { url: relay.url })
   const page = tab.page
   await expectOnMesh(page)

@@ -6,8 +6,7 @@
 
 import { test, expect } from './harness/fixtures.js'
 import { openPage } from './harness/browser.js'
-import { startPeer, startRelay, starlingCli } from './harness/starling.js'
-import { tempDir } from './harness/tmp.js'
+import { startNativeAgent, startRelay } from './harness/starling.js'
 import { expectOnMesh, openSection } from './harness/app.js'
 
 const MESH_TIMEOUT_MS = 20_000
@@ -18,12 +17,7 @@ test('agents are found by name and skill, their cards read, and a pinned one sta
     { name: 'Weather Wendy', skills: 'forecast,tides' },
     { name: 'Translator Tom', skills: 'translate' }
   ]
-  for (const { name, skills } of agents) {
-    const home = await tempDir('native')
-    expect((await starlingCli(home, ['init', '--name', name, '--skills', skills, '--relay', relay.url])).code).toBe(0)
-    const peer = await startPeer(home, ['--echo'], { name })
-    await peer.process.waitForLine(new RegExp(`^Published card "${name}"`), { timeoutMs: MESH_TIMEOUT_MS })
-  }
+  for (const { name, skills } of agents) await startNativeAgent(relay, { name, skills, serveArgs: ['--echo'] })
 
   const tab = await openPage(browser, 'A', { url: relay.url })
   const page = tab.page

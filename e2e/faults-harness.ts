@@ -121,6 +121,12 @@ export interface CountingAgentOptions {
   hold?: boolean
 }
 
+/**
+ * The faults are the relay's and the agent's: with LAN discovery or WebRTC the native peers of
+ * these tests would leave the relay's circuit, and a relay killed under them would change nothing.
+ */
+export const RELAYED_ONLY = { STARLING_MDNS: 'off', STARLING_WEBRTC: 'off' } as const
+
 /** e2e/fixtures/counting-agent.mjs in a process of its own, restartable on the same home and log. */
 export class CountingAgent {
   readonly options: CountingAgentOptions
@@ -144,7 +150,7 @@ export class CountingAgent {
       '--name', o.name ?? 'Counting agent',
       '--delay-ms', String(o.delayMs ?? 0),
       ...(o.hold === true ? ['--hold'] : [])
-    ], { cwd: REPO_ROOT, env: { NO_COLOR: '1', FORCE_COLOR: '0' }, name: `agent run ${this.runs.length + 1}` })
+    ], { cwd: REPO_ROOT, env: { NO_COLOR: '1', FORCE_COLOR: '0', ...RELAYED_ONLY }, name: `agent run ${this.runs.length + 1}` })
     this.runs.push(proc)
     const ready = await proc.waitForLine(/^counting agent (\S+) ready/, { timeoutMs: 30_000 })
     if (this.peerId !== '' && ready[1] !== this.peerId) throw new Error(`the agent came back as ${ready[1]}, not ${this.peerId}`)

@@ -56,7 +56,10 @@ const test = base.extend<{ senders: Senders }>({
         const peer = await createNativePeer({
           home,
           relay: relayUrl,
-          profile: { name, description: 'sends tasks for the fault tests', skills: [{ id: 'send' }] }
+          profile: { name, description: 'sends tasks for the fault tests', skills: [{ id: 'send' }] },
+          // on the relay's circuit, like the agent (RELAYED_ONLY in ./faults-harness.ts)
+          mdns: false,
+          webrtc: false
         })
         peers.push(peer)
         await untilPublished(peer)

@@ -7,20 +7,15 @@
 import type { Page } from '@playwright/test'
 import { test, expect } from './harness/fixtures.js'
 import { openPage } from './harness/browser.js'
-import { startPeer, startRelay, starlingCli } from './harness/starling.js'
-import { tempDir } from './harness/tmp.js'
+import { startNativeAgent, startRelay, starlingCli } from './harness/starling.js'
 import { expectOnMesh, openSection } from './harness/app.js'
 
 const MESH_TIMEOUT_MS = 20_000
 
 test('in the background, a new task and an answer are notified and counted in the title; looking at them clears the count', async ({ browser }) => {
   const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
-  const home = await tempDir('native')
-  const init = await starlingCli<{ peerId: string }>(home, ['init', '--name', 'Native Nell', '--skills', 'weather', '--relay', relay.url], { json: true })
-  expect(init.code).toBe(0)
-  const nativeId = init.json!.peerId
-  const native = await startPeer(home, [], { name: 'native' })
-  await native.process.waitForLine(/^Published card "Native Nell"/, { timeoutMs: MESH_TIMEOUT_MS })
+  const native = await startNativeAgent(relay, { name: 'Native Nell', skills: 'weather' })
+  const { home, peerId: nativeId } = native
 
   const tab = await openPage(browser, 'A', { url: relay.url })
   const page = tab.page

@@ -7,8 +7,7 @@
 import type { Page } from '@playwright/test'
 import { test, expect } from './harness/fixtures.js'
 import { openPage } from './harness/browser.js'
-import { startPeer, startRelay, starlingCli } from './harness/starling.js'
-import { tempDir } from './harness/tmp.js'
+import { startNativeAgent, startPeer, startRelay } from './harness/starling.js'
 import { expectOnMesh, openSection } from './harness/app.js'
 
 /** Registry polling and a first reservation on a loaded 2-core machine take a few seconds. */
@@ -51,12 +50,8 @@ test('the manifest names an installable app, and the service worker controls the
 
 test('an offline reload shows the stored tasks and the outbox; back online, the relay, the card and the queued task follow', async ({ browser }) => {
   const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
-  const home = await tempDir('echo')
-  const init = await starlingCli<{ peerId: string }>(home, ['init', '--name', 'Echo Eve', '--skills', 'echo', '--relay', relay.url], { json: true })
-  expect(init.code).toBe(0)
-  const agentId = init.json!.peerId
-  let agent = await startPeer(home, ['--echo'], { name: 'echo' })
-  await agent.process.waitForLine(/^Published card "Echo Eve"/, { timeoutMs: MESH_TIMEOUT_MS })
+  let agent = await startNativeAgent(relay, { name: 'Echo Eve', skills: 'echo', serveArgs: ['--echo'] })
+  const { home, peerId: agentId } = agent
 
   const tab = await openPage(browser, 'A', { url: relay.url })
   const page = tab.page

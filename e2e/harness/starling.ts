@@ -177,3 +177,25 @@ export async function startPeer (home: string, extraArgs: readonly string[] = []
     stop: async () => { await proc.stop() }
   }
 }
+
+export interface NativeAgentOptions {
+  name: string
+  /** Comma-separated skill ids. */
+  skills: string
+  /** Extra `serve` arguments, e.g. `['--echo']`. */
+  serveArgs?: readonly string[]
+  env?: NodeJS.ProcessEnv
+}
+
+/**
+ * A native agent on `relay`, the way a person makes one: `starling init` in a fresh home, then
+ * `starling serve`; resolves once its card is published.
+ */
+export async function startNativeAgent (relay: Pick<RelayHandle, 'url'>, options: NativeAgentOptions): Promise<PeerHandle> {
+  const home = await tempDir('native')
+  const init = await starlingCli<{ peerId: string }>(home, ['init', '--name', options.name, '--skills', options.skills, '--relay', relay.url], { json: true })
+  if (init.code !== 0 || init.json == null) throw new Error(`starling init failed (exit ${init.code}): ${init.stderr}`)
+  const peer = await startPeer(home, options.serveArgs ?? [], { name: options.name, env: options.env })
+  await peer.process.waitForLine(new RegExp(`^Published card "${options.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}"`), { timeoutMs: 20_000 })
+  return peer
+}

@@ -30,7 +30,7 @@ function topHelp (): string {
     ...VERBS.map(v => `  ${v.name.padEnd(width)}  ${v.summary}`),
     '',
     'Every verb takes --home DIR (default: $STARLING_HOME, else ~/.starling), --json and --help.',
-    'All verbs but init and serve talk to the peer that `starling serve` runs.',
+    'All verbs but init, serve and install-service talk to the peer that `starling serve` runs.',
     '',
     'Exit status: 0 ok, 1 error, 2 wrong usage; `wait` also 3 (input required) and 124 (timed out).',
     'Start with: starling init --name NAME --skills a,b'

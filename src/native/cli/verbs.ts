@@ -116,7 +116,7 @@ const serve: Verb = {
     '<relay>/a2a/<PeerID>/.well-known/agent-card.json). Every such caller reaches the agent as the',
     'relay. Without --bridge it is off.'
   ].join('\n'),
-  json: 'one JSON object per line: { "event": "serving" | "relay" | "registry" | "inbound" | "task" | "warning" | "stopped", … }',
+  json: 'one JSON object per line: { "event": "serving" | "relay" | "registry" | "inbound" | "task" | "lan" | "warning" | "stopped", … }',
   options: {
     echo: { type: 'boolean', help: 'a demo agent: answer every task with the text it got' },
     'on-task': { type: 'string', value: 'CMD', help: 'answer every task with a shell command (see above)' },
