@@ -148,3 +148,30 @@ async function expectNoSidewaysScroll (page: Page): Promise<void> {
   const { content, screen } = await page.evaluate(() => ({ content: document.documentElement.scrollWidth, screen: window.screen.width }))
   expect(content).toBeLessThanOrEqual(screen)
 }
+
+test('erasing the peer, confirmed, starts over with a new PeerID and nothing of the old one', async ({ browser }) => {
+  const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
+  const tab = await openPage(browser, 'phone', { url: relay.url, contextOptions: PHONE })
+  const page = tab.page
+  const before = await expectOnMesh(page)
+  await page.getByTestId('welcome').getByLabel('Your name on the mesh').fill('Soon gone')
+  await page.getByTestId('welcome').getByRole('button', { name: 'Use this name' }).click()
+  await openSection(page, 'Profile')
+  const identity = page.getByRole('region', { name: 'Identity' })
+  await identity.getByText('Erase this peer').click()
+  await identity.getByRole('button', { name: 'Erase…' }).click()
+  // a second, explicit step: "Keep it" leaves everything as it was
+  await identity.getByRole('button', { name: 'Keep it' }).click()
+  await expect(page.getByTestId('peer-id')).toHaveAttribute('data-peer-id', before)
+  await identity.getByRole('button', { name: 'Erase…' }).click()
+  const reloaded = page.waitForEvent('load')
+  await identity.getByRole('button', { name: 'Yes, erase everything' }).click()
+  await reloaded
+  const after = await expectOnMesh(page)
+  expect(after).not.toBe(before)
+  // a first visit again: the welcome is back, the old name gone
+  await expect(page.getByTestId('welcome')).toBeVisible()
+  await openSection(page, 'Profile')
+  await expect(page.getByLabel('Display name')).not.toHaveValue('Soon gone')
+  expect(tab.errors).toEqual([])
+})

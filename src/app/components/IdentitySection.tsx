@@ -11,7 +11,7 @@ import { errorMessage } from '../../core/errors.js'
 import { didKeyOf } from '../../core/identity/did-key.js'
 import { exportKeyBackup, importKeyBackup, MIN_PASSPHRASE_LENGTH, readKeyBackup } from '../../core/identity/key-backup.js'
 import type { KeyBackup } from '../../core/identity/key-backup.js'
-import { eraseIdbStorage } from '../data/erase.js'
+import { eraseBrowserPeer } from '../data/erase.js'
 import { usePeerHost } from '../node/context.js'
 import { usePeerId } from '../node/hooks.js'
 import { peerTail } from '../model/format.js'
@@ -177,7 +177,7 @@ function ErasePeer (): ReactNode {
   const erase = async (): Promise<void> => {
     try {
       await host.shutDownFor(async () => {})
-      await eraseIdbStorage()
+      await eraseBrowserPeer()
       window.location.reload()
     } catch (err) {
       setError(errorMessage(err))
