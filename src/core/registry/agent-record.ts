@@ -8,10 +8,11 @@
  * the epoch), so an older record replayed by a third party never replaces a newer one.
  */
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
-import { RecordEnvelope } from '@libp2p/peer-record'
-import type { PrivateKey, Record } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
 import { InvalidInputError } from '../errors.js'
 import type { AgentCardJson } from '../a2a/json.js'
+import { openJson, sealJson } from '../identity/signed-json.js'
+import type { SignedJsonKind } from '../identity/signed-json.js'
 import { MAX_CARD_BYTES } from './card-schema.js'
 
 /** The envelope's signature domain: a signature made for anything else does not verify as one. */
@@ -23,6 +24,8 @@ export const AGENT_RECORD_CODEC = new TextEncoder().encode('/starling/agent-reco
 /** Largest sealed record, in bytes: a card at its limit, with room for the key and signature. */
 export const MAX_AGENT_RECORD_BYTES = MAX_CARD_BYTES + 4 * 1024
 
+const AGENT_RECORD: SignedJsonKind = { domain: AGENT_RECORD_DOMAIN, codec: AGENT_RECORD_CODEC, maxBytes: MAX_AGENT_RECORD_BYTES, name: 'record' }
+
 export interface AgentRecordPayload {
   peerId: string
   card: AgentCardJson
@@ -33,30 +36,10 @@ export interface AgentRecordPayload {
 /** A record whose signature, signer or payload does not hold. */
 export class InvalidAgentRecordError extends InvalidInputError {}
 
-class AgentRecord implements Record {
-  readonly domain = AGENT_RECORD_DOMAIN
-  readonly codec = AGENT_RECORD_CODEC
-  private readonly bytes: Uint8Array
-
-  constructor (payload: AgentRecordPayload) {
-    this.bytes = new TextEncoder().encode(JSON.stringify(payload))
-  }
-
-  marshal (): Uint8Array {
-    return this.bytes
-  }
-
-  equals (other: Record): boolean {
-    const bytes = other.marshal()
-    return other.domain === this.domain && bytes.length === this.bytes.length && bytes.every((b, i) => b === this.bytes[i])
-  }
-}
-
 /** Seals `card` as `privateKey`'s agent record. */
 export async function sealAgentRecord (card: AgentCardJson, privateKey: PrivateKey, seq = Date.now()): Promise<Uint8Array> {
   const peerId = peerIdFromPublicKey(privateKey.publicKey).toString()
-  const envelope = await RecordEnvelope.seal(new AgentRecord({ peerId, card, seq }), privateKey)
-  return envelope.marshal()
+  return await sealJson(AGENT_RECORD, { peerId, card, seq }, privateKey)
 }
 
 /**
@@ -64,32 +47,12 @@ export async function sealAgentRecord (card: AgentCardJson, privateKey: PrivateK
  * must name the key that signed it. Throws InvalidAgentRecordError saying what does not hold.
  */
 export async function openAgentRecord (bytes: Uint8Array): Promise<AgentRecordPayload> {
-  if (bytes.byteLength > MAX_AGENT_RECORD_BYTES) {
-    throw new InvalidAgentRecordError(`the record is ${bytes.byteLength} bytes, over the limit of ${MAX_AGENT_RECORD_BYTES}`)
-  }
-  let envelope: RecordEnvelope
-  try {
-    envelope = await RecordEnvelope.openAndCertify(bytes, AGENT_RECORD_DOMAIN)
-  } catch (err) {
-    throw new InvalidAgentRecordError(`the record's signature does not verify: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
-  }
-  if (!sameBytes(envelope.payloadType, AGENT_RECORD_CODEC)) throw new InvalidAgentRecordError('the envelope does not hold an agent record')
-  let payload: unknown
-  try {
-    payload = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(envelope.payload))
-  } catch (err) {
-    throw new InvalidAgentRecordError('the record\'s payload is not JSON', { cause: err })
-  }
+  const { payload, signer } = await openJson(AGENT_RECORD, bytes, InvalidAgentRecordError)
   const p = payload as Partial<AgentRecordPayload> | null
   if (typeof p !== 'object' || p === null || typeof p.peerId !== 'string' || typeof p.card !== 'object' || p.card === null ||
     typeof p.seq !== 'number' || !Number.isFinite(p.seq)) {
     throw new InvalidAgentRecordError('the record\'s payload is not { peerId, card, seq }')
   }
-  const signer = peerIdFromPublicKey(envelope.publicKey).toString()
   if (p.peerId !== signer) throw new InvalidAgentRecordError(`the record names ${p.peerId} but was signed by ${signer}`)
   return { peerId: p.peerId, card: p.card, seq: p.seq }
-}
-
-function sameBytes (a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i])
 }
