@@ -39,6 +39,12 @@ import type { SendOptions } from './tasks/outbound.js'
 import { Outbox } from './tasks/outbox.js'
 import { TaskRecords } from './tasks/records.js'
 import { PushService } from './push/service.js'
+import { Admission } from './mesh/admission.js'
+import type { PolicyRule } from './mesh/policy.js'
+import type { RateLimitInit } from './mesh/rate-limit.js'
+import { MeshService } from './mesh/service.js'
+import { MemoryMeshStore } from './mesh/store.js'
+import type { MeshStore } from './mesh/store.js'
 
 const log = logger('starling:peer')
 
@@ -66,6 +72,15 @@ export interface StarlingPeerInit {
   noiseCrypto?: ICryptoInterface
   /** Finds peers without the relay, e.g. mDNS on a LAN (Node); they are dialled directly. */
   peerDiscovery?: PeerDiscoveryFactory[]
+  /** Where the meshes this peer belongs to are kept (default: memory, none at start). */
+  meshStore?: MeshStore
+  /**
+   * Who may send which tasks (src/core/mesh/policy.ts), first match wins. Without a matching
+   * rule, a peer in a mesh accepts members of its meshes only; a peer in no mesh accepts all.
+   */
+  policy?: PolicyRule[]
+  /** Per-sender rate limit of inbound tasks; default: DEFAULT_TASKS_PER_SECOND once the policy is active. */
+  rateLimit?: RateLimitInit
 }
 
 export interface PeerConnectionInfo {
@@ -110,6 +125,9 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   private readonly records: TaskRecords
   private readonly outbox: Outbox
   private readonly pushService: PushService
+  /** The meshes this peer belongs to, and what it checks of those that send it tasks. */
+  readonly meshes: MeshService
+  private readonly admission: Admission
   private readonly upgrader?: DirectUpgrader
   /** Plain HTTP A2A agents (not on the mesh), by card URL. */
   private readonly httpAgents: HttpAgents
@@ -170,12 +188,21 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       connector: this.connector,
       receive: async (from, params) => { await this.outbound.receivePush(from, params) }
     })
+    this.meshes = new MeshService({
+      node,
+      connector: this.connector,
+      store: init.meshStore ?? new MemoryMeshStore(),
+      privateKey,
+      relayPeerId: () => this.relay.status.relayPeerId
+    })
+    this.admission = new Admission({ meshes: this.meshes, rules: init.policy, rateLimit: init.rateLimit })
     this.inbound = new InboundTasks({
       records: this.records,
       card: () => this.currentCard,
       handler: init.handler,
       push: async (peerId, token, update, options) => { await this.pushService.push(peerId, token, update, options) },
-      onInbound: (task) => { this.safeDispatchEvent('inbound', { detail: task }) }
+      onInbound: (task) => { this.safeDispatchEvent('inbound', { detail: task }) },
+      admit: async (task, signal) => await this.admission.check(task, { signal })
     })
     this.outbox = new Outbox({
       records: this.records,
@@ -212,6 +239,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     await this.node.start()
     await this.server.start()
     await this.pushService.start()
+    await this.meshes.start()
     this.relay.addEventListener('status', this.onRelayStatus)
     this.node.addEventListener('connection:open', this.onConnectionsChanged)
     this.node.addEventListener('connection:close', this.onConnectionsChanged)
@@ -234,6 +262,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     this.relay.stop()
     await this.connector.close()
     await this.pushService.stop()
+    await this.meshes.stop()
     await this.server.stop()
     await this.node.stop()
   }

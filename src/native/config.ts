@@ -1,6 +1,6 @@
 /**
  * `config.json` in a peer's home: `{ relay, profile: { name, description, skills } }`, and
- * optionally `mdns`, `lanPort`, `webrtc` and `iceServers` (see StarlingConfig).
+ * optionally `mdns`, `lanPort`, `webrtc`, `iceServers`, `policy` and `rateLimit` (see StarlingConfig).
  * It is the one file a person edits by hand, so reading it checks every field and names the
  * first wrong one.
  */
@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { z } from 'zod'
 import { InvalidInputError, StarlingError } from '../core/errors.js'
 import type { AgentProfile } from '../core/a2a/binding.js'
+import type { PolicyRule } from '../core/mesh/policy.js'
 // a profile `init` accepts is one a relay's registry publishes: the same limits
 import { MAX_DESCRIPTION_LENGTH, MAX_NAME_LENGTH, MAX_SKILLS, MAX_TAG_LENGTH, MAX_TAGS } from '../core/registry/card-schema.js'
 import { homePaths } from './home.js'
@@ -59,6 +60,17 @@ export interface StarlingConfig {
   webrtc?: boolean
   /** STUN/TURN servers for WebRTC: URLs or `{ urls, username, credential }`; `[]` for none. */
   iceServers?: Array<string | IceServer>
+  /**
+   * Who may send which tasks, first match wins (src/core/mesh/policy.ts): rules
+   * `{ effect: 'allow'|'deny', from?: 'any' | { mesh?, peer? }, skill? }`. With no rule matching,
+   * a peer in a mesh accepts members of its meshes only; a peer in no mesh accepts everyone.
+   */
+  policy?: PolicyRule[]
+  /**
+   * Per-sender limit of inbound tasks (default: 5 a second, bursts of 20, once the peer is in a
+   * mesh or has rules; when set here, for every sender).
+   */
+  rateLimit?: { perSecond: number, burst: number }
 }
 
 /** config.json is missing or wrong; the message names the file and the field. */
@@ -97,13 +109,28 @@ export const iceServerSchema = z.strictObject({
   credential: z.string().max(MAX_ICE_CREDENTIAL_LENGTH).optional()
 })
 
+/** Most policy rules config.json may hold. */
+export const MAX_POLICY_RULES = 256
+
+const policyRuleSchema = z.strictObject({
+  effect: z.enum(['allow', 'deny']),
+  from: z.union([
+    z.literal('any'),
+    z.strictObject({ mesh: z.string().min(1).max(256).optional(), peer: z.string().min(1).max(256).optional() })
+      .refine(f => f.mesh != null || f.peer != null, 'must name a mesh or a peer (or be "any")')
+  ]).optional(),
+  skill: nonEmpty(MAX_NAME_LENGTH).optional()
+})
+
 const configSchema = z.strictObject({
   relay: z.string().refine(isRelaySetting, 'must be a relay multiaddr or an http(s) URL'),
   profile: profileSchema,
   mdns: z.boolean().optional(),
   webrtc: z.boolean().optional(),
   lanPort: z.number().int('must be a whole number').min(0).max(65535).optional(),
-  iceServers: z.array(z.union([iceUrl, iceServerSchema])).max(MAX_ICE_SERVERS, `at most ${MAX_ICE_SERVERS} ICE servers`).optional()
+  iceServers: z.array(z.union([iceUrl, iceServerSchema])).max(MAX_ICE_SERVERS, `at most ${MAX_ICE_SERVERS} ICE servers`).optional(),
+  policy: z.array(policyRuleSchema).max(MAX_POLICY_RULES, `at most ${MAX_POLICY_RULES} rules`).optional(),
+  rateLimit: z.strictObject({ perSecond: z.number().positive().max(1e6), burst: z.number().int().min(1).max(1e6) }).optional()
 })
 
 /** The ICE servers a setting lists, each as `{ urls, … }`. */

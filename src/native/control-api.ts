@@ -9,6 +9,11 @@ import type { ConnectionKind } from '../core/node/direct-upgrade.js'
 import type { RelayStatus } from '../core/node/relay-link.js'
 import type { RegistryStatus } from '../core/peer.js'
 import type { DeliveryState, OutboxItem, TaskDirection } from '../core/store/types.js'
+import type { InviteResult, MeshInfo, RevokeResult } from '../core/mesh/service.js'
+import type { IssuedInvite } from '../core/mesh/store.js'
+
+export type { InviteResult, MeshInfo, RevokeResult } from '../core/mesh/service.js'
+export type { IssuedInvite } from '../core/mesh/store.js'
 
 export interface StatusResult {
   peerId: string
@@ -210,6 +215,51 @@ export interface TaskParams {
   taskId: string
 }
 
+/** A mesh named by its id, or by its name when no other mesh of this peer has that name. */
+export interface MeshParams {
+  mesh: string
+}
+
+export interface MeshCreateParams {
+  name: string
+}
+
+export interface MeshInviteParams extends MeshParams {
+  /** Default member. */
+  role?: 'member' | 'admin'
+  /** How long the invite lasts, in ms (default 7 days). */
+  ttlMs?: number
+  /** Members it may admit (default: no limit but its expiry). */
+  maxUses?: number
+}
+
+export interface MeshInviteParamsResult extends InviteResult {
+  /** `<relay URL>/#join=<token>`, when the relay setting is a URL. */
+  link?: string
+}
+
+export interface MeshJoinParams {
+  /** The invite's token, or a link ending in `#join=<token>`. */
+  token: string
+}
+
+export interface MeshRevokeParams extends MeshParams {
+  /** Revoke this member (a PeerID); or, instead, `invite`. */
+  member?: string
+  /** Revoke this invite (its id, as `mesh invite` printed it). */
+  invite?: string
+}
+
+export interface MeshMembersResult {
+  mesh: MeshInfo
+  /** The invites this peer issued in the mesh. */
+  invites: IssuedInvite[]
+  /** Members this peer knows of: itself (the full list is the relays' to keep). */
+  members: Array<{ peerId: string, role: MeshInfo['role'] }>
+  /** What the list leaves out, and why. */
+  note: string
+}
+
 /** Every method: its params and its result. */
 export interface ControlApi {
   status: { params: undefined, result: StatusResult }
@@ -224,6 +274,13 @@ export interface ControlApi {
   task: { params: TaskParams, result: TaskDetail }
   tasks: { params: TasksParams, result: TaskView[] }
   setProfile: { params: AgentProfile, result: AgentCardJson }
+  meshCreate: { params: MeshCreateParams, result: MeshInfo }
+  meshInvite: { params: MeshInviteParams, result: MeshInviteParamsResult }
+  meshJoin: { params: MeshJoinParams, result: MeshInfo }
+  meshList: { params: undefined, result: MeshInfo[] }
+  meshLeave: { params: MeshParams, result: MeshInfo }
+  meshRevoke: { params: MeshRevokeParams, result: RevokeResult }
+  meshMembers: { params: MeshParams, result: MeshMembersResult }
 }
 
 export type ControlMethodName = keyof ControlApi

@@ -67,6 +67,17 @@ const schemas = {
   wait: z.strictObject({ taskId, timeoutMs: z.number().int().min(0).max(MAX_WAIT_TIMEOUT_MS).optional() }),
   respond: z.strictObject({ taskId, ...contentShape, state: z.enum(RESPOND_STATES as [RespondState, ...RespondState[]]).optional() }),
   task: z.strictObject({ taskId }),
+  meshCreate: z.strictObject({ name: z.string().trim().min(1, 'must not be empty').max(128) }),
+  meshInvite: z.strictObject({
+    mesh: z.string().min(1).max(512),
+    role: z.enum(['member', 'admin']).optional(),
+    ttlMs: z.number().int().min(1000).max(365 * 24 * 60 * 60 * 1000).optional(),
+    maxUses: z.number().int().min(1).max(1_000_000).optional()
+  }),
+  meshJoin: z.strictObject({ token: z.string().min(1).max(64 * 1024) }),
+  mesh: z.strictObject({ mesh: z.string().min(1).max(512) }),
+  meshRevoke: z.strictObject({ mesh: z.string().min(1).max(512), member: peerId.optional(), invite: z.string().min(1).max(128).optional() })
+    .refine(p => (p.member == null) !== (p.invite == null), 'give either member or invite'),
   tasks: z.strictObject({
     direction: z.enum(['inbound', 'outbound']).optional(),
     states: z.array(z.enum(TaskStates)).min(1).max(TaskStates.length).optional(),
@@ -192,6 +203,44 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
       }
       await peer.setProfile(profile)
       return peer.card
+    },
+
+    meshCreate: async (params) => {
+      const { name } = parse(schemas.meshCreate, params)
+      return await peer.meshes.create(name, { relays: relayUrl(init.relaySetting) != null ? [init.relaySetting] : [] })
+    },
+
+    meshInvite: async (params) => {
+      const { mesh, role, ttlMs, maxUses } = parse(schemas.meshInvite, params)
+      const invite = await peer.meshes.invite(meshIdOf(peer, mesh), { role, ttlMs, maxUses })
+      const url = relayUrl(init.relaySetting)
+      return { ...invite, ...(url != null ? { link: `${url}/#join=${invite.token}` } : {}) }
+    },
+
+    meshJoin: async (params) => {
+      const { token } = parse(schemas.meshJoin, params)
+      return await peer.meshes.join(token)
+    },
+
+    meshList: async () => peer.meshes.list(),
+
+    meshLeave: async (params) => await peer.meshes.leave(meshIdOf(peer, parse(schemas.mesh, params).mesh)),
+
+    meshRevoke: async (params, { signal }) => {
+      const { mesh, member, invite } = parse(schemas.meshRevoke, params)
+      return await peer.meshes.revoke(meshIdOf(peer, mesh), member != null ? { member } : { invite: invite ?? '' }, { signal })
+    },
+
+    meshMembers: async (params) => {
+      const meshId = meshIdOf(peer, parse(schemas.mesh, params).mesh)
+      const mesh = peer.meshes.list().find(m => m.meshId === meshId)
+      if (mesh == null) throw new InvalidInputError(`this peer is not in mesh ${meshId}`)
+      return {
+        mesh,
+        invites: mesh.role === 'member' ? [] : peer.meshes.invites(meshId),
+        members: [{ peerId: peer.peerId, role: mesh.role }],
+        note: 'a mesh\'s members are known to the relays that admit them; this peer knows only itself and the invites it issued'
+      }
     }
   }
 
@@ -203,6 +252,21 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
     }
   }
   return methods
+}
+
+/** The id of this peer's mesh named `mesh` (its id, or its name when only one mesh has it). */
+function meshIdOf (peer: StarlingPeer, mesh: string): string {
+  const meshes = peer.meshes.list()
+  if (meshes.some(m => m.meshId === mesh)) return mesh
+  const named = meshes.filter(m => m.name === mesh)
+  if (named.length === 1 && named[0] != null) return named[0].meshId
+  if (named.length > 1) throw new InvalidInputError(`${named.length} meshes are named "${mesh}": give the mesh id (\`starling mesh list\`)`)
+  throw new InvalidInputError(`this peer is in no mesh "${mesh}" (\`starling mesh list\` shows its meshes)`)
+}
+
+/** The relay setting when it is an http(s) URL (a link's base), without a trailing slash. */
+function relayUrl (setting: string): string | undefined {
+  return /^https?:\/\//i.test(setting) ? setting.replace(/\/+$/, '') : undefined
 }
 
 /** Throws UnknownTaskError, with a hint when the id is one of our outbound tasks. */

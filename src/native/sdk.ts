@@ -30,12 +30,14 @@ import { fastX25519 } from './fast-x25519.js'
 import { StarlingPeer } from '../core/peer.js'
 import type { AgentProfile } from '../core/a2a/binding.js'
 import type { TaskHandler } from '../core/tasks/executor.js'
+import type { PolicyRule } from '../core/mesh/policy.js'
 import { STARLING_VERSION } from '../core/node/create-node.js'
 import { ConfigError, DEFAULT_ICE_SERVERS, DEFAULT_RELAY, iceServerList, iceServersFromEnv, MDNS_ENV, readConfig, switchFromEnv, WEBRTC_ENV } from './config.js'
 import type { IceServer } from './config.js'
 import { openFileStorage } from './store/index.js'
 import type { FileStorageInit } from './store/index.js'
 import { relayAddrsFor } from './relay-addrs.js'
+import { FileMeshStore } from './store/meshes.js'
 
 export { StarlingPeer } from '../core/peer.js'
 export type { StarlingPeerEvents, PeerConnectionInfo, RegistryStatus } from '../core/peer.js'
@@ -54,6 +56,10 @@ export type { StarlingConfig, IceServer } from './config.js'
 export { openFileStorage } from './store/index.js'
 export type { FileStorage, FileStorageInit } from './store/index.js'
 export { relayAddrsFor } from './relay-addrs.js'
+export { FileMeshStore, MESHES_FILE } from './store/meshes.js'
+export type { MeshInfo, InviteResult, RevokeResult } from '../core/mesh/service.js'
+export type { PolicyRule } from '../core/mesh/policy.js'
+export { SKILL_METADATA_KEY } from '../core/mesh/policy.js'
 export { ControlClient, ControlConnectionError, ControlRequestError, NotServingError } from './control-client.js'
 export type * from './control-api.js'
 export { RESPOND_STATES } from './control-api.js'
@@ -98,6 +104,10 @@ export interface NativePeerInit {
    */
   listen?: string[]
   userAgent?: string
+  /** Who may send which tasks; default config.json's `policy` (see PolicyRule). */
+  policy?: PolicyRule[]
+  /** Per-sender limit of inbound tasks; default config.json's `rateLimit`. */
+  rateLimit?: { perSecond: number, burst: number }
 }
 
 /** A LAN listener on every IPv4 interface; only private addresses may connect to it. */
@@ -138,6 +148,9 @@ export async function buildNativePeer (init: NativePeerInit): Promise<StarlingPe
       relayAddrs,
       defaultProfile: profile,
       handler: init.handler,
+      meshStore: new FileMeshStore(init.home),
+      policy: init.policy ?? config?.policy,
+      rateLimit: init.rateLimit ?? config?.rateLimit,
       // like browsers: the side that opened a relayed connection upgrades it to WebRTC
       directUpgrade: webrtc,
       peerDiscovery: mdns ? [mdnsDiscovery()] : undefined,

@@ -76,6 +76,12 @@ export interface StarlingExecutorInit {
   accept?: (accepted: AcceptedTask) => Promise<void>
   /** The next save of `taskId` is the answer the sender's call returns (no push owed for it). */
   expectResponse?: (taskId: string) => void
+  /**
+   * Whether a message may be handled (the peer's mesh policy and rate limits): the reason when
+   * it is refused. A refused message never reaches the handler, the inbox or `onInbound`: it ends
+   * its task rejected, with the reason as the status message.
+   */
+  admit?: (task: InboundTask, signal: AbortSignal) => Promise<string | undefined>
   quickAnswerMs?: number
 }
 
@@ -118,6 +124,18 @@ export class StarlingExecutor implements AgentExecutor {
         from: sender,
         message,
         text: message.parts.filter(p => typeof p.text === 'string').map(p => p.text).join('\n')
+      }
+      const refused = await this.init.admit?.(inbound, execution.controller.signal)
+      if (refused != null) {
+        execution.settled = true
+        this.init.expectResponse?.(taskId)
+        if (context.task == null) {
+          // one event, the whole answer: nothing was stored or run before it
+          bus.publish(AgentEvent.task(TaskCodec.fromJSON(answeredTask(taskId, contextId, message, { kind: 'rejected', text: refused }))))
+        } else {
+          publishEvents(bus, outcomeEvents(taskId, contextId, { kind: 'rejected', text: refused }, message.messageId))
+        }
+        return
       }
       if (context.task == null && this.init.accept != null) {
         // stored before anything runs: a copy of this message arriving later finds the task

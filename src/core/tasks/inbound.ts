@@ -37,6 +37,8 @@ export interface InboundTasksInit {
   /** Delivers an update to a task's sender (src/core/push). */
   push: Push
   onInbound?: (task: InboundTask) => void
+  /** Refuses messages outside the peer's policy or over a sender's rate (see StarlingExecutorInit.admit). */
+  admit?: (task: InboundTask, signal: AbortSignal) => Promise<string | undefined>
 }
 
 export class InboundTasks {
@@ -64,6 +66,7 @@ export class InboundTasks {
     this.executor = new StarlingExecutor({
       handler: init.handler,
       onInbound: init.onInbound,
+      admit: init.admit,
       accept: async (accepted) => { await this.accept(accepted) },
       expectResponse: (taskId) => { this.store.expectResponse(taskId) }
     })

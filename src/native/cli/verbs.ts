@@ -600,5 +600,118 @@ const installService: Verb = {
   }
 }
 
+const MESH_SUBCOMMANDS = ['create', 'invite', 'join', 'list', 'members', 'revoke', 'leave'] as const
+
+/** `starling mesh SUBCOMMAND …`: private meshes, through the running daemon. */
+const mesh: Verb = {
+  name: 'mesh',
+  summary: 'Private meshes: create one, invite (token, link, QR code), join, list, see members, revoke, leave.',
+  synopsis: 'mesh create NAME | mesh invite MESH [--role member|admin] [--ttl 7d] [--uses N] | mesh join TOKEN|LINK | mesh list | mesh members MESH | mesh revoke MESH --member PEER-ID|--invite ID | mesh leave MESH',
+  description: [
+    'A mesh is owned by the key of the peer that creates it; its owner (and admins) invite others',
+    'with a signed token that expires (--ttl, default 7d) and may be used --uses times. `invite`',
+    'prints the token, a link `<relay URL>/#join=<token>` when the relay setting is a URL, and, on',
+    'a terminal, a QR code of the link. `join` takes the token or the link, in another home.',
+    'MESH is a mesh id (`mesh list` shows them) or the mesh\'s name.',
+    '',
+    'Once this peer is in a mesh, it accepts tasks only from members of its meshes, unless the',
+    '`policy` rules of config.json say otherwise (see README, "Private meshes"); a task from',
+    'anyone else is rejected with the reason, and its sender\'s `wait` exits 1 with it.',
+    '',
+    '`revoke` signs a revocation, enforces it here at once, and hands it to the relay, which',
+    'enforces it for everyone it serves; when the relay does not take it, that is said on stderr.'
+  ].join('\n'),
+  json: 'create, join, leave: { "meshId", "name", "role", "expiresAt", "relays" }; list: a list of those; invite: { "meshId", "inviteId", "role", "expiresAt", "maxUses"?, "token", "link"? }; members: { "mesh", "invites", "members", "note" }; revoke: { "meshId", "target", "relayAccepted", "relayError"? }',
+  options: {
+    role: { type: 'string', value: 'ROLE', help: 'invite: member (default) or admin' },
+    ttl: { type: 'string', value: 'DURATION', help: 'invite: how long the invite lasts: 1h, 7d (default 7d)' },
+    uses: { type: 'string', value: 'N', help: 'invite: how many peers may join with it (default: any number until it expires)' },
+    member: { type: 'string', value: 'PEER-ID', help: 'revoke: the member to revoke' },
+    invite: { type: 'string', value: 'ID', help: 'revoke: the invite to revoke' }
+  },
+  positionals: [1, 2],
+  run: async (context) => {
+    const [sub, arg] = context.positionals
+    const needArg = (what: string): string => {
+      if (arg == null || arg.trim() === '') throw new UsageError(`mesh ${sub ?? ''}: ${what} is missing`)
+      return arg
+    }
+    switch (sub) {
+      case 'create': {
+        const created = await call(context, 'meshCreate', { name: needArg('NAME') })
+        if (context.json) context.printJson(created)
+        else context.print(`Created mesh "${created.name}": ${created.meshId}`)
+        return ExitCode.Ok
+      }
+      case 'invite': {
+        const role = stringFlag(context, 'role')
+        if (role != null && role !== 'member' && role !== 'admin') throw new UsageError(`--role must be member or admin, got "${role}"`)
+        const ttl = stringFlag(context, 'ttl')
+        const invite = await call(context, 'meshInvite', {
+          mesh: needArg('MESH'),
+          ...(role != null ? { role } : {}),
+          ...(ttl != null ? { ttlMs: parseDuration(ttl, 'ttl') } : {}),
+          ...(stringFlag(context, 'uses') != null ? { maxUses: positiveInt(stringFlag(context, 'uses'), 'uses') } : {})
+        })
+        if (context.json) {
+          context.printJson(invite)
+          return ExitCode.Ok
+        }
+        context.print(`Invite ${invite.inviteId} to ${invite.meshId} as ${invite.role}, until ${timeText(invite.expiresAt)}${invite.maxUses != null ? `, for ${invite.maxUses} peer(s)` : ''}`)
+        context.print(`Token: ${invite.token}`)
+        if (invite.link != null) context.print(`Link:  ${invite.link}`)
+        context.print(`Join with: starling mesh join ${invite.link ?? invite.token}`)
+        if (process.stdout.isTTY) {
+          const { toString } = await import('qrcode')
+          context.print(await toString(invite.link ?? invite.token, { type: 'terminal', small: true }))
+        }
+        return ExitCode.Ok
+      }
+      case 'join': {
+        const joined = await call(context, 'meshJoin', { token: needArg('TOKEN or LINK') })
+        if (context.json) context.printJson(joined)
+        else context.print(`Joined mesh "${joined.name}" (${joined.meshId}) as ${joined.role}, until ${timeText(joined.expiresAt)}`)
+        return ExitCode.Ok
+      }
+      case 'list': {
+        const meshes = await call(context, 'meshList')
+        if (context.json) context.printJson(meshes)
+        else if (meshes.length === 0) context.note('This peer is in no mesh: it accepts tasks from anyone (unless config.json\'s policy says otherwise).')
+        else for (const m of meshes) context.print(`${m.meshId}  "${m.name}"  ${m.role}  until ${timeText(m.expiresAt)}`)
+        return ExitCode.Ok
+      }
+      case 'members': {
+        const result = await call(context, 'meshMembers', { mesh: needArg('MESH') })
+        if (context.json) {
+          context.printJson(result)
+          return ExitCode.Ok
+        }
+        for (const m of result.members) context.print(`${m.peerId}  ${m.role} (this peer)`)
+        for (const i of result.invites) context.print(`invite ${i.inviteId}  ${i.role}  until ${timeText(i.expiresAt)}${i.maxUses != null ? `  ${i.maxUses} use(s)` : ''}`)
+        context.note(result.note)
+        return ExitCode.Ok
+      }
+      case 'revoke': {
+        const member = stringFlag(context, 'member')
+        const invite = stringFlag(context, 'invite')
+        if ((member == null) === (invite == null)) throw new UsageError('mesh revoke: give --member PEER-ID or --invite ID')
+        const result = await call(context, 'meshRevoke', { mesh: needArg('MESH'), ...(member != null ? { member } : { invite }) })
+        if (context.json) context.printJson(result)
+        else context.print(`Revoked ${member != null ? `member ${member}` : `invite ${invite ?? ''}`} in ${result.meshId}`)
+        if (!result.relayAccepted) context.note(`Warning: ${result.relayError ?? 'the relay did not take the revocation'}`)
+        return ExitCode.Ok
+      }
+      case 'leave': {
+        const left = await call(context, 'meshLeave', { mesh: needArg('MESH') })
+        if (context.json) context.printJson(left)
+        else context.print(`Left mesh "${left.name}" (${left.meshId})`)
+        return ExitCode.Ok
+      }
+      default:
+        throw new UsageError(`mesh: unknown subcommand "${sub ?? ''}"; one of ${MESH_SUBCOMMANDS.join(', ')}`)
+    }
+  }
+}
+
 /** In the order the top-level help lists them. */
-export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mcp, installService]
+export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mesh, mcp, installService]
