@@ -175,3 +175,28 @@ test('erasing the peer, confirmed, starts over with a new PeerID and nothing of 
   await expect(page.getByLabel('Display name')).not.toHaveValue('Soon gone')
   expect(tab.errors).toEqual([])
 })
+
+test('the first screen does not jump about while the peer comes up: cumulative layout shift stays "good" (< 0.1)', async ({ browser }) => {
+  const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
+  const context = await browser.newContext(PHONE)
+  // every layout shift from the first paint on, as Web Vitals counts them (none after input)
+  await context.addInitScript(() => {
+    const shifts: number[] = []
+    ;(window as unknown as { shifts: number[] }).shifts = shifts
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries() as Array<PerformanceEntry & { value: number, hadRecentInput: boolean }>) {
+        if (!entry.hadRecentInput) shifts.push(entry.value)
+      }
+    }).observe({ type: 'layout-shift', buffered: true })
+  })
+  const page = await context.newPage()
+  await page.goto(relay.url)
+  await expectOnMesh(page)
+  // a discover round and the registry's answer are part of the first screen's life
+  await expect(page.getByTestId('send-by-skill')).toBeVisible()
+  await page.getByRole('button', { name: 'Refresh' }).click()
+  await expect(page.getByRole('button', { name: 'Refresh' })).toHaveAttribute('aria-busy', 'false')
+  const cls = await page.evaluate(() => (window as unknown as { shifts: number[] }).shifts.reduce((a, b) => a + b, 0))
+  expect(cls).toBeLessThan(0.1)
+  await context.close()
+})

@@ -33,8 +33,9 @@ export function AgentsScreen (): ReactNode {
     <section aria-labelledby="agents-title">
       <div className="section-head">
         <h2 id="agents-title">Agents</h2>
-        <button type="button" className="secondary" onClick={() => { void discover.refetch() }} disabled={!reserved || discover.isFetching}>
-          {discover.isFetching ? 'Refreshing…' : 'Refresh'}
+        {/* one label whatever it does: a label that changes width every poll shifts the layout */}
+        <button type="button" className="secondary" onClick={() => { void discover.refetch() }} disabled={!reserved || discover.isFetching} aria-busy={discover.isFetching}>
+          Refresh
         </button>
       </div>
       {!reserved && <p className="muted">The registry is on the relay: agents show up once we are connected.</p>}
