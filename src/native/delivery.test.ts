@@ -10,6 +10,7 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { StarlingPeer } from '../core/peer.js'
 import { textOf } from '../core/a2a/json.js'
 import type { StreamResponseJson } from '../core/a2a/json.js'
+import { A2A_PROTOCOL } from '../core/a2a/binding.js'
 import { PUSH_MAX_FRAME_BYTES, PUSH_METHOD, PUSH_PROTOCOL, PushErrorCode } from '../core/push/protocol.js'
 import { RpcClient } from '../core/rpc/client.js'
 import { RemoteRpcError } from '../core/errors.js'
@@ -94,6 +95,25 @@ describe('durable delivery between native peers', () => {
     expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('finished long job')
     expect(calls).toEqual([{ resumed: false }, { resumed: true }])
   })
+
+  it('shows a message as sent while an attempt is under way, and queued again when the attempt fails', async () => {
+    // an agent that takes the stream and never answers: the sender's attempt times out
+    const agent = await peer()
+    await agent.node.unhandle(A2A_PROTOCOL)
+    await agent.node.handle(A2A_PROTOCOL, () => {}, { runOnLimitedConnection: true })
+    const sender = await peer()
+    const states: Array<string | undefined> = []
+    sender.addEventListener('task', (evt) => { if (states.at(-1) !== evt.detail.delivery) states.push(evt.detail.delivery) })
+    const sent = await sender.send(agent.peerId, 'into the void')
+    const failed = await new Promise<TaskRecord>((resolve) => {
+      const check = (record: TaskRecord | undefined): void => { if (record?.outbox?.[0]?.lastError != null) resolve(record) }
+      sender.addEventListener('task', (evt) => { if (evt.detail.id === sent.id) check(evt.detail) })
+      void sender.task('outbound', sent.id).then(check)
+    })
+    expect(states).toContain('sent')
+    expect(failed.delivery).toBe('queued')
+    expect(failed.outbox?.[0]).toMatchObject({ kind: 'message', attempts: 1, lastError: expect.stringMatching(/did not acknowledge/) })
+  }, 30_000)
 
   it('keeps a cancel for an agent that went away, and delivers it when the agent is back', async () => {
     const storage = memoryStorage()

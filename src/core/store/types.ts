@@ -11,7 +11,8 @@ export type TaskDirection = 'inbound' | 'outbound'
 
 /**
  * How far an outbound task's latest request got. queued: kept here, the agent not reached yet;
- * sent: written to the agent, its acknowledgement not back yet; delivered: the agent has it.
+ * sent: an attempt is under way, written to the agent, its acknowledgement not back yet (a failed
+ * attempt makes it queued again); delivered: the agent has it.
  */
 export type DeliveryState = 'queued' | 'sent' | 'delivered'
 

@@ -233,6 +233,8 @@ export class Outbox {
         const at = Date.now() + Math.max(delay, jitter(wait))
         return {
           ...current,
+          // "sent" is an attempt under way; one that failed leaves the message queued here again
+          ...(head.kind === 'message' && current.delivery === 'sent' ? { delivery: 'queued' as const } : {}),
           outbox: [{ ...head, attempts, lastError: reason }, ...current.outbox?.slice(1) ?? []],
           outboxAt: current.expiresAt != null ? Math.min(at, current.expiresAt) : at
         }
