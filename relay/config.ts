@@ -12,11 +12,16 @@ import { parseArgs } from 'node:util'
 import { resolve } from 'node:path'
 // config-file.ts imports this module back; neither uses the other until loadConfig runs
 import { readConfigFile } from './config-file.js'
+import { meshOwner } from '../src/core/mesh/credentials.js'
 
 /** The file read from the data directory when no --config / STARLING_CONFIG is given. */
 export const DATA_DIR_CONFIG_FILE = 'relay.json'
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
+
+/** `open`: anyone may reserve, publish and discover; `private`: members of the served meshes only (relay/mesh/). */
+export const RELAY_MODES = ['open', 'private'] as const
+export type RelayMode = typeof RELAY_MODES[number]
 export type LogLevel = typeof LOG_LEVELS[number]
 
 export interface RelayConfig {
@@ -69,6 +74,10 @@ export interface RelayConfig {
   bridgeMaxStreams: number
   /** Seconds a bridged call that waits for its answer (a blocking SendMessage…) may take. */
   bridgeCallTimeout: number
+  /** Who may use the relay: anyone (`open`), or members of `meshes` only (`private`). */
+  mode: RelayMode
+  /** The meshes a private relay serves (`<owner PeerID>/<tag>`); ignored in open mode. */
+  meshes: string[]
   /** The config file that was read, if any (absolute path). */
   configFile?: string
 }
@@ -88,6 +97,8 @@ export interface Option {
   /** Largest value a count may take. */
   max?: number
   choices?: readonly string[]
+  /** A list flag that may also be given more than once (`--mesh A --mesh B`). */
+  repeatable?: boolean
 }
 
 /** setTimeout's longest delay, in seconds: a longer time limit would fire at once. */
@@ -118,6 +129,8 @@ export const OPTIONS: Record<OptionKey, Option> = {
   bridgeMaxBodyBytes: { flag: 'bridge-max-body-bytes', env: 'STARLING_BRIDGE_MAX_BODY_BYTES', default: String(8 * 1024 * 1024), kind: 'count', help: 'largest request body the A2A bridge reads, in bytes' },
   bridgeCallsPerSecond: { flag: 'bridge-calls-per-second', env: 'STARLING_BRIDGE_CALLS_PER_SECOND', default: '20', kind: 'count', help: 'A2A bridge calls one client IP address may make per second, sustained (bursts of twice as many)' },
   bridgeMaxStreams: { flag: 'bridge-max-streams', env: 'STARLING_BRIDGE_MAX_STREAMS', default: '256', kind: 'count', help: 'A2A bridge SSE streams open at once, all clients together' },
+  mode: { flag: 'mode', env: 'STARLING_MODE', default: 'open', kind: 'choice', choices: RELAY_MODES, help: 'open: anyone may reserve, publish and discover; private: only members of the --mesh meshes' },
+  meshes: { flag: 'mesh', env: 'STARLING_MESH', default: '', kind: 'list', repeatable: true, help: 'the meshes a private relay serves (<owner PeerID>/<tag>), comma-separated or --mesh repeated' },
   bridgeCallTimeout: { flag: 'bridge-call-timeout', env: 'STARLING_BRIDGE_CALL_TIMEOUT', default: '300', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds a bridged call that waits for the agent\'s answer may take before it is abandoned' }
 }
 
@@ -203,23 +216,40 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv): RelayConfig
   }
   const config = out as unknown as RelayConfig
   if (file != null) config.configFile = file.path
+  checkMeshes(config)
   return config
+}
+
+/** A private relay serves at least one mesh, and every mesh id is one. */
+function checkMeshes (config: RelayConfig): void {
+  for (const id of config.meshes) {
+    try {
+      meshOwner(id)
+    } catch (err) {
+      throw new ConfigError(`--${OPTIONS.meshes.flag}: ${(err as Error).message}`, { option: OPTIONS.meshes.flag })
+    }
+  }
+  if (config.mode === 'private' && config.meshes.length === 0) {
+    throw new ConfigError(`--${OPTIONS.mode.flag} private needs the meshes it serves: --${OPTIONS.meshes.flag} <owner PeerID>/<tag> (or ${OPTIONS.meshes.env})`, { option: OPTIONS.meshes.flag })
+  }
 }
 
 function parseFlags (argv: string[]): Record<string, string | boolean | undefined> {
   try {
-    return parseArgs({
+    const values = parseArgs({
       args: argv,
       strict: true,
       allowPositionals: false,
       options: {
         help: { type: 'boolean' },
         [CONFIG_OPTION.flag]: { type: 'string' },
-        ...Object.fromEntries(Object.values(OPTIONS).map(o => [o.flag, { type: 'string' as const }])),
+        ...Object.fromEntries(Object.values(OPTIONS).map(o => [o.flag, { type: 'string' as const, multiple: o.repeatable === true }])),
         // `--no-bridge` reads better than `--bridge off` for the one thing a switch is turned off for
         ...Object.fromEntries(Object.values(OPTIONS).filter(o => o.kind === 'switch').map(o => [`no-${o.flag}`, { type: 'boolean' as const }]))
       }
-    }).values as Record<string, string | boolean | undefined>
+    }).values as Record<string, string | string[] | boolean | undefined>
+    // a repeated list flag is one list: `--mesh A --mesh B` is `--mesh A,B`
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : v]))
   } catch (err) {
     // node's message names the flag ("Unknown option '--no-such-flag'"); ours says what to do
     throw new ConfigError(`${(err as Error).message} (--help lists the options)`, { source: 'command line' })

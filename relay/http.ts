@@ -25,7 +25,8 @@ export interface RelayHttpInit {
   onAnswered?: (route: HttpRoute, status: number) => void
   /** The relay's PeerID and dialable multiaddrs, best first for a client that reached us at `host`. */
   relayInfo: (host: string | undefined) => RelayInfo
-  agents: (query: { skill?: string, tags?: string[], text?: string, limit?: number }) => AgentEntry[]
+  /** `GET /api/v1/agents`; absent (a private relay): 403, its agents are for its meshes' members only. */
+  agents?: (query: { skill?: string, tags?: string[], text?: string, limit?: number }) => AgentEntry[]
   /** Answers everything under `/a2a/` (the A2A HTTP bridge, ./bridge/bridge.ts); absent: the bridge is off. */
   a2a?: (req: IncomingMessage, res: ServerResponse) => void
 }
@@ -112,6 +113,10 @@ async function handle (init: RelayHttpInit, compressed: CompressedFiles, req: In
       sendJson(res, 200, init.relayInfo(req.headers.host))
       return
     case '/api/v1/agents': {
+      if (init.agents == null) {
+        sendJson(res, 403, { error: 'this relay serves private meshes: their agents are listed only to members, over libp2p (the registry protocol)' })
+        return
+      }
       const skill = url.searchParams.get('skill') ?? undefined
       const tags = url.searchParams.getAll('tag')
       const limitParam = url.searchParams.get('limit')

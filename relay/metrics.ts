@@ -29,6 +29,8 @@ export type RegistryOp = 'publish' | 'remove' | 'discover' | 'other'
 export type RegistryOutcome = 'ok' | 'refused' | 'error'
 /** Why the relay said no: a registry refusal, a reservation refusal, a bad HTTP request. */
 export type RefusalReason = 'forbidden' | 'invalid_params' | 'registry_full' | 'unknown_method' | 'rate_limited' | 'bad_frame' | 'reservation_refused' | 'bad_request'
+/** What a peer refused by a private relay tried to do (relay/mesh/service.ts). */
+export type MeshOp = 'reserve' | 'circuit' | 'publish' | 'discover' | 'revocations' | 'revoke'
 export type HttpRoute = 'health' | 'metrics' | 'api_relay' | 'api_agents' | 'api_other' | 'static' | 'method_not_allowed' | 'a2a_bridge'
 /** How a call through the A2A HTTP bridge ended (relay/bridge/). */
 export type BridgeOutcome = 'ok' | 'a2a_error' | 'refused' | 'rate_limited' | 'not_found' | 'bad_request' | 'unreachable' | 'timeout' | 'aborted' | 'error'
@@ -46,6 +48,8 @@ export class RelayMetrics {
   readonly registryLatency: Histogram<'op'>
   readonly refusals: Counter<'reason'>
   readonly httpRequests: Counter<'route' | 'status'>
+  /** Private mode: peers refused for want of a membership, by what they tried and why (relay/mesh/). */
+  readonly meshRefusals: Counter<'op' | 'reason'>
   readonly bridgedRequests: Counter<'method' | 'outcome'>
   private source?: MetricsSource
 
@@ -107,6 +111,12 @@ export class RelayMetrics {
       name: 'starling_relay_refusals_total',
       help: 'Requests the relay refused, by reason',
       labelNames: ['reason'],
+      registers
+    })
+    this.meshRefusals = new Counter({
+      name: 'starling_relay_mesh_refusals_total',
+      help: 'Private mode: peers refused for want of a membership of a served mesh, by what they tried and why',
+      labelNames: ['op', 'reason'],
       registers
     })
     this.httpRequests = new Counter({

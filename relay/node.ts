@@ -36,7 +36,7 @@ import { createLibp2p } from 'libp2p'
 import type { Libp2pOptions } from 'libp2p'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { Identify } from '@libp2p/identify'
-import type { Connection, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { Connection, ConnectionGater, Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import { coalescing } from '../src/core/node/coalesce.js'
 import { silentLogger } from '../src/core/node/silent-logger.js'
@@ -69,6 +69,11 @@ export interface RelayNodeInit {
   bridge: WebSocketBridge
   /** libp2p's metrics implementation (relay/metrics.ts); none when absent. */
   metrics?: Libp2pOptions['metrics']
+  /**
+   * Private mode (relay/mesh/service.ts): who may reserve and be relayed. Asked before the
+   * circuit caps, so a refused circuit is never counted. Absent: anyone (open mode).
+   */
+  access?: Required<Pick<ConnectionGater, 'denyInboundRelayReservation' | 'denyOutboundRelayedConnection'>>
 }
 
 /** The part of libp2p's connection manager that `linearConnectionList` replaces. */
@@ -108,7 +113,17 @@ function countingCircuits<C extends { connectionManager: ConnectionSource }, S> 
   }
 }
 
-export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge, metrics }: RelayNodeInit): Promise<RelayNode> {
+/** The circuit caps' gater, behind the private mode's membership checks when there are any. */
+function relayGater (circuits: CircuitLimits, access: RelayNodeInit['access']): ConnectionGater {
+  if (access == null) return circuits.gater()
+  return {
+    denyInboundRelayReservation: access.denyInboundRelayReservation,
+    denyOutboundRelayedConnection: async (source, destination) =>
+      (await access.denyOutboundRelayedConnection(source, destination)) || circuits.denyOutboundRelayedConnection(source, destination)
+  }
+}
+
+export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge, metrics, access }: RelayNodeInit): Promise<RelayNode> {
   // Node carves Buffers under half its pool size out of shared slabs; one long-lived slice keeps
   // its whole slab. With 8 KiB slabs a connection's few long-lived small buffers held ~6 KiB;
   // 512-byte slabs keep the tiny per-message buffers (length prefixes, frame headers) pooled,
@@ -137,7 +152,8 @@ export async function createRelayNode ({ config, privateKey, wsAnnounce, bridge,
     streamMuxers: [yamux({ enableKeepAlive: false })],
     // every connection is watched for silence (SilentPeerReaper): the relay pings no one
     // every connection is capped per IP address, every circuit counted (./ip-limits.ts, ./circuit-limits.ts)
-    connectionGater: watchedBy(reaper, { ...perIp.gater(), ...circuits.gater() }),
+    // in private mode, reservations and circuits are for members only (relay/mesh/service.ts)
+    connectionGater: watchedBy(reaper, { ...perIp.gater(), ...relayGater(circuits, access) }),
     connectionManager: {
       maxConnections: config.maxConnections,
       // browsers behind one NAT, and every peer behind a TLS proxy, share an address

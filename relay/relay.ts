@@ -22,6 +22,8 @@ import { Registry } from './registry/registry.js'
 import { RegistryService } from './registry/service.js'
 import { WebSocketBridge } from './ws-bridge.js'
 import { A2ABridge } from './bridge/bridge.js'
+import { MeshMembership } from './mesh/membership.js'
+import { MeshService } from './mesh/service.js'
 
 export interface RunningRelay {
   node: RelayNode
@@ -32,6 +34,8 @@ export interface RunningRelay {
   /** Dialable addresses, each ending in `/p2p/<relay>`. */
   multiaddrs: () => string[]
   metrics: RelayMetrics
+  /** Private mode's memberships and revocations (relay/mesh/); absent in open mode. */
+  mesh?: MeshService
   /**
    * Stops gracefully: refuses new connections and registry streams, lets HTTP requests in flight
    * finish (up to `graceMs`), then closes libp2p. Calling it again returns the same promise.
@@ -54,6 +58,14 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   let stopping = false
   let lastVerdict: 'ok' | 'degraded' = 'ok'
   const privateKey = await loadOrCreateKey(join(config.dataDir, 'relay.key'))
+  // private mode: members of the served meshes only; what it was told survives a restart
+  let mesh: MeshService | undefined
+  if (config.mode === 'private') {
+    const membership = new MeshMembership({ meshIds: config.meshes, dataDir: config.dataDir, log })
+    await membership.load()
+    mesh = new MeshService({ membership, log, metrics })
+    log.info({ event: 'mesh.private', meshes: config.meshes }, `private mode: serving ${config.meshes.length} mesh${config.meshes.length === 1 ? '' : 'es'}`)
+  }
   const bridge = new WebSocketBridge()
   // the HTTP server starts first (its port goes into the node's addresses); until the node
   // exists, the handlers answer from what there is
@@ -96,7 +108,8 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
       multiaddrs: preferFor(host, multiaddrs()),
       iceServers: config.iceServers.length > 0 ? [{ urls: config.iceServers }] : []
     }),
-    agents: (query) => {
+    // a private mesh's agents are listed to its members only, over libp2p where they prove it
+    agents: mesh != null ? undefined : (query) => {
       const service = parts.service
       return service == null ? [] : service.registry.discover(query).map(e => service.describe(e))
     },
@@ -121,7 +134,8 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
     privateKey,
     bridge,
     wsAnnounce: hostsFor(config.host).map(ip => `/ip4/${ip}/tcp/${httpPort}/ws`),
-    metrics: metrics.libp2pMetrics()
+    metrics: metrics.libp2pMetrics(),
+    access: mesh?.gater()
   }).catch((err: unknown) => {
     // a relay that fails to start leaves nothing listening or ticking behind it
     server.close()
@@ -136,9 +150,11 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
     relayAddrs: multiaddrs,
     rateLimit: { perSecond: config.registryCallsPerSecond, burst: 2 * config.registryCallsPerSecond },
     metrics,
-    log
+    log,
+    access: mesh?.registryAccess()
   })
   await service.start()
+  await mesh?.start(node, service.registry)
   parts.node = node
   parts.service = service
   if (config.bridge) {
@@ -174,6 +190,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
     peerId: node.peerId.toString(),
     multiaddrs,
     metrics,
+    mesh,
     stop: async (graceMs = DEFAULT_HTTP_DRAIN_MS) => {
       stopped ??= (async () => {
         stopping = true
@@ -183,6 +200,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
         // registry calls are answered synchronously as they arrive: once no new registry stream
         // is accepted, what is left is writing answers, which libp2p's stop flushes
         await service.stop()
+        await mesh?.stop()
         const finished = await drained
         // bridged calls cut at the deadline leave their streams to agents: closed with them
         await parts.a2a?.close()

@@ -62,6 +62,8 @@ export interface DiscoverQuery {
   limit?: number
   /** The cursor of the previous page. */
   after?: string
+  /** Only entries whose publisher this allows (a private relay: those sharing a mesh with the asker). */
+  visible?: (peerId: string) => boolean
 }
 
 export interface DiscoverPage {
@@ -165,6 +167,7 @@ export class Registry {
     for (const peerId of this.candidates(query.skill, tags, words)) {
       const entry = this.entries.get(peerId)
       if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !this.hasWords(entry, words)) continue
+      if (query.visible != null && !query.visible(peerId)) continue
       if (entry.offlineSince == null) {
         online.push(entry)
         if (online.length >= limit) break
@@ -190,6 +193,7 @@ export class Registry {
     for (const peerId of this.candidates(query.skill, tags, words)) {
       const entry = this.entries.get(peerId)
       if (entry == null || !this.isLive(entry, now) || !matches(entry.card, query.skill, tags) || !this.hasWords(entry, words)) continue
+      if (query.visible != null && !query.visible(peerId)) continue
       if (after != null && compareKeys(keyOf(entry), after) <= 0) continue
       matching.push(entry)
     }

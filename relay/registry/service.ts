@@ -30,6 +30,17 @@ export const REGISTRY_STREAM_IDLE_MS = 30_000
 /** Registry calls in flight on one stream. */
 export const MAX_REGISTRY_CALLS_PER_STREAM = 8
 
+/**
+ * Who may use the registry, when the relay restricts it (private mode, relay/mesh/service.ts).
+ * Absent: everyone may publish and discover everything (open mode).
+ */
+export interface RegistryAccess {
+  /** Undefined when `caller` may `op`; else why not (`reason` for programs, `message` for people). */
+  check: (caller: string, op: 'publish' | 'discover') => Promise<{ reason: string, message: string } | undefined>
+  /** Whether `caller` may see `publisher`'s entry in a discover. */
+  visible: (caller: string, publisher: string) => boolean
+}
+
 export interface RegistryServiceInit {
   registry: Registry
   /** The relay's own addresses (with `/p2p/<relay>`), to build each agent's circuit addresses. */
@@ -41,6 +52,8 @@ export interface RegistryServiceInit {
   log?: RelayLogger
   /** Calls per peer (./rate-limit.ts). */
   rateLimit?: RateLimitInit
+  /** Who may publish and discover what; absent: anyone, everything. */
+  access?: RegistryAccess
 }
 
 /** The metric label of a registry method: a fixed set, whatever a peer sends. */
@@ -96,6 +109,9 @@ export class RegistryService {
   private readonly rateLimit: PeerRateLimit
   /** Signed records checked for publishes in flight, by request. */
   private readonly records = new WeakMap<JsonRpcRequest, CheckedRecord>()
+  private readonly access?: RegistryAccess
+  /** Publishes and discovers refused by `access`, by request: why. */
+  private readonly denied = new WeakMap<JsonRpcRequest, { reason: string, message: string }>()
   private sweeper?: ReturnType<typeof setInterval>
 
   constructor (node: Libp2p, init: RegistryServiceInit) {
@@ -106,6 +122,7 @@ export class RegistryService {
     this.metrics = init.metrics
     this.opsLog = init.log
     this.rateLimit = new PeerRateLimit(init.rateLimit)
+    this.access = init.access
   }
 
   async start (): Promise<void> {
@@ -154,6 +171,12 @@ export class RegistryService {
       // unreadable frames and invalid requests never reach `call`: counted here
       onProblem: () => { this.metrics?.refusals.inc({ reason: 'bad_frame' }) },
       handler: async (request) => {
+        // who may publish or discover is decided before the (synchronous) call: it may ask the caller
+        const op = request.method === RegistryMethod.Publish ? 'publish' : request.method === RegistryMethod.Discover ? 'discover' : undefined
+        if (this.access != null && op != null) {
+          const refusal = await this.access.check(caller, op)
+          if (refusal != null) this.denied.set(request, refusal)
+        }
         // a signed record is checked before the (synchronous) call: its signature takes a moment
         if (request.method === RegistryMethod.Publish && isObject(request.params) && request.params.record !== undefined) {
           this.records.set(request, await checkRecord(request.params.record, request.params.card, caller))
@@ -190,6 +213,8 @@ export class RegistryService {
       return errorResponse(id, RpcErrorCode.TooManyRequests,
         `too many registry calls: at most ${this.rateLimit.perSecond} a second per peer (bursts of ${this.rateLimit.burst}); try again in ${wait} ms`)
     }
+    const denied = this.denied.get(request)
+    if (denied != null) return errorResponse(id, RpcErrorCode.Forbidden, denied.message, { reason: denied.reason })
     const params = request.params ?? {}
     if (!isObject(params)) return errorResponse(id, RpcErrorCode.InvalidParams, 'params must be an object')
     if (params.peerId !== undefined && params.peerId !== caller) {
@@ -200,7 +225,7 @@ export class RegistryService {
       case RegistryMethod.Publish: return this.publish(id, params, caller, this.records.get(request))
       case RegistryMethod.Remove:
         return successResponse(id, { removed: this.registry.remove(caller) })
-      case RegistryMethod.Discover: return this.discover(id, params)
+      case RegistryMethod.Discover: return this.discover(id, params, caller)
       default:
         return errorResponse(id, RpcErrorCode.MethodNotFound, `unknown registry method ${request.method}`)
     }
@@ -240,7 +265,7 @@ export class RegistryService {
     }
   }
 
-  private discover (id: JsonRpcId, params: Record<string, unknown>): JsonRpcResponse {
+  private discover (id: JsonRpcId, params: Record<string, unknown>, caller: string): JsonRpcResponse {
     const { skill, tags, limit, text, after, paged } = params
     if (text !== undefined && (typeof text !== 'string' || text.length > MAX_TEXT_QUERY_LENGTH)) {
       return errorResponse(id, RpcErrorCode.InvalidParams, `text must be a string of at most ${MAX_TEXT_QUERY_LENGTH} characters`)
@@ -258,7 +283,15 @@ export class RegistryService {
     if (limit !== undefined && (typeof limit !== 'number' || !Number.isFinite(limit) || limit < 1)) {
       return errorResponse(id, RpcErrorCode.InvalidParams, 'limit must be a positive number')
     }
-    const query = { skill, tags: tags as string[] | undefined, limit, text: text as string | undefined, after: after as string | undefined }
+    const access = this.access
+    const query = {
+      skill,
+      tags: tags as string[] | undefined,
+      limit,
+      text: text as string | undefined,
+      after: after as string | undefined,
+      ...(access != null ? { visible: (publisher: string) => access.visible(caller, publisher) } : {})
+    }
     if (paged === true || after !== undefined) {
       const page = this.registry.discoverPage(query)
       const result: DiscoverResult = { agents: page.entries.map(e => this.describe(e)), ...(page.next != null ? { next: page.next } : {}) }

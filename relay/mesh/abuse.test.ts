@@ -1,0 +1,141 @@
+/**
+ * A relay in private mode under bad input, from real libp2p peers: malformed frames, wrong types
+ * and oversized messages on `/starling/mesh/1.0.0`; random frames on the mesh and registry
+ * protocols from peers that show no credentials; reservations from peers that never answer the
+ * relay's question. Each bad call gets a clear error, and a member keeps reserving, publishing,
+ * discovering and reading revocations throughout.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as varint from 'uint8-varint'
+import type { Libp2p, Stream } from '@libp2p/interface'
+import { MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
+import { REGISTRY_PROTOCOL } from '../../src/core/registry/protocol.js'
+import { encodeFrame, FrameDecoder } from '../../src/core/rpc/frame.js'
+import { RpcErrorCode } from '../../src/core/rpc/jsonrpc.js'
+import { collectFrames } from '../../src/core/rpc/testing.js'
+import { tcpAddr, testRelay } from '../../src/native/test-helpers.js'
+import type { RunningRelay } from '../relay.js'
+import { badFrame, barePeer, prng, sendAndEnd } from '../abuse-helpers.js'
+import type { StreamOutcome } from '../abuse-helpers.js'
+import { HopStatus, meshPeer, testMesh } from './test-helpers.js'
+import type { MeshPeer } from './test-helpers.js'
+
+describe('a private relay under bad input', () => {
+  let relay: RunningRelay | undefined
+  const nodes: Libp2p[] = []
+
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
+    await relay?.stop()
+    relay = undefined
+  })
+
+  async function member (): Promise<{ peer: MeshPeer, meshId: string }> {
+    const mesh = await testMesh()
+    relay = await testRelay({ mode: 'private', meshes: [mesh.meshId] })
+    const m = await mesh.member()
+    const peer = await meshPeer(relay, { key: m.key, credentials: [m.credential] })
+    nodes.push(peer.node)
+    return { peer, meshId: mesh.meshId }
+  }
+
+  /** The member still does everything a member does. */
+  async function stillServes (peer: MeshPeer, meshId: string, skill: string): Promise<void> {
+    expect(await peer.reserve()).toBe(HopStatus.OK)
+    await peer.publish(skill)
+    expect(await peer.discover(skill)).toEqual([peer.id])
+    const rpc = await peer.mesh()
+    expect(await rpc.request(MeshMethod.Revocations, { meshIds: [meshId] })).toEqual({ revocations: [] })
+    await rpc.close()
+    expect((await fetch(`${relay!.url}/health`)).status).toBe(200)
+  }
+
+  async function rawMesh (): Promise<{ stream: Stream } & ReturnType<typeof collectFrames>> {
+    const node = await barePeer()
+    nodes.push(node)
+    const stream = await node.dialProtocol(multiaddr(tcpAddr(relay!)), MESH_PROTOCOL)
+    return { stream, ...collectFrames(stream) }
+  }
+
+  it('answers malformed frames, wrong types and oversized messages on the mesh protocol with clear errors, and keeps serving', async () => {
+    const { peer, meshId } = await member()
+    await stillServes(peer, meshId, 'before')
+
+    const bad = await rawMesh()
+    const calls: Array<[unknown, number, RegExp]> = [
+      ['just a string', RpcErrorCode.InvalidRequest, /./],
+      [{ jsonrpc: '2.0', id: 1, method: MeshMethod.Revoke, params: { revocation: 5 } }, MeshErrorCode.InvalidParams, /revocation must be a signed revocation/],
+      [{ jsonrpc: '2.0', id: 2, method: MeshMethod.Revoke, params: { revocation: { credential: 'not base64 !!', proof: [] } } }, MeshErrorCode.Refused, /the revocation was refused/],
+      [{ jsonrpc: '2.0', id: 3, method: MeshMethod.Revocations, params: { meshIds: 'all of them' } }, MeshErrorCode.InvalidParams, /meshIds must be a list/],
+      [{ jsonrpc: '2.0', id: 4, method: MeshMethod.Revocations, params: { meshIds: Array.from({ length: MAX_MESHES_PER_REQUEST + 1 }, () => meshId) } }, MeshErrorCode.InvalidParams, /at most 32/],
+      [{ jsonrpc: '2.0', id: 5, method: MeshMethod.Revoke, params: [1, 2] }, MeshErrorCode.InvalidParams, /params must be an object/],
+      [{ jsonrpc: '2.0', id: 6, method: 'Steal', params: {} }, MeshErrorCode.NotServed, /unknown mesh method Steal/]
+    ]
+    // one at a time: the relay takes at most MAX_MESH_CALLS_PER_STREAM at once (the rest are told so)
+    for (const [i, [call]] of calls.entries()) {
+      bad.stream.send(encodeFrame(call))
+      await bad.received(i + 1)
+    }
+    const junk = new TextEncoder().encode('\u0000\u0001 not json')
+    bad.stream.send(varint.encode(junk.byteLength))
+    bad.stream.send(junk)
+    await bad.received(calls.length + 1)
+    const byId = new Map(bad.frames.map(f => [(f as { id: unknown }).id, f as { error: { code: number, message: string, data?: unknown } }]))
+    calls.forEach(([call, code, message], i) => {
+      const id = typeof call === 'object' && call !== null ? (call as { id: number }).id : null
+      const answer = id == null ? bad.frames.find(f => (f as { error?: { code: number } }).error?.code === code) as { error: { code: number, message: string } } : byId.get(id)
+      expect(answer?.error.code, `call ${i}`).toBe(code)
+      expect(answer?.error.message, `call ${i}`).toMatch(message)
+    })
+    expect(byId.get(2)?.error.data).toEqual({ reason: 'malformed' })
+    expect(bad.frames.some(f => (f as { error?: { code: number } }).error?.code === RpcErrorCode.ParseError)).toBe(true)
+    // a frame far past the limit: an error, and the stream (its framing lost) is closed
+    bad.stream.send(varint.encode(MESH_MAX_FRAME_BYTES + 1))
+    await bad.received(calls.length + 2)
+    expect(bad.frames.at(-1)).toMatchObject({ error: { code: RpcErrorCode.FrameTooLarge, message: expect.stringMatching(/exceeds the limit of 262144 bytes/) } })
+
+    await stillServes(peer, meshId, 'after')
+  })
+
+  it('takes random frames on the mesh and registry protocols and reservations from peers that never answer, and keeps serving its members', async () => {
+    const { peer, meshId } = await member()
+    const attackers = await Promise.all([1, 2, 3].map(async () => {
+      const node = await barePeer()
+      nodes.push(node)
+      return await node.dial(multiaddr(tcpAddr(relay!)))
+    }))
+    // one that opens the mesh protocol when asked and never answers: the relay gives up on it
+    const mute = await meshPeer(relay!)
+    nodes.push(mute.node)
+    await mute.node.handle(MESH_PROTOCOL, () => {})
+    const muteReserve = mute.reserve()
+
+    const random = prng(0x8e5)
+    const outcomes: Array<{ protocol: string, outcome: StreamOutcome, errors: number }> = []
+    for (const protocol of [MESH_PROTOCOL, REGISTRY_PROTOCOL]) {
+      let left = 60
+      await Promise.all(attackers.map(async (connection) => {
+        while (left-- > 0) {
+          const frames = Array.from({ length: 10 }, () => badFrame(random).bytes)
+          const { outcome, received } = await sendAndEnd(await connection.newStream(protocol), frames)
+          const decoder = new FrameDecoder()
+          let errors = 0
+          try {
+            for (const chunk of received) for (const f of decoder.push(chunk)) if (f.ok && (f.value as { error?: unknown }).error != null) errors++
+          } catch {
+            // a reply cut short by a reset: the errors before it count
+          }
+          outcomes.push({ protocol, outcome, errors })
+        }
+      }))
+    }
+    expect(outcomes).toHaveLength(120)
+    // every stream got a JSON-RPC error back, or was reset
+    for (const o of outcomes) expect(o.outcome === 'reset' || o.errors > 0, `${o.protocol}: ${o.outcome}`).toBe(true)
+    // nothing the attackers sent reserved anything or got them listed
+    expect(relay!.node.services.relay.reservations.size).toBe(0)
+    expect(await muteReserve).toBe(HopStatus.PERMISSION_DENIED)
+    await stillServes(peer, meshId, 'after')
+  })
+})

@@ -1,0 +1,217 @@
+/**
+ * For relay/mesh/*.test.ts: meshes with owners and members, and real libp2p peers that answer
+ * the relay's `Credentials` question with the bundles they are given (the peers' own mesh service
+ * lives in src/core/mesh and is not needed to test the relay), reserve a slot, call the registry
+ * and the relay's mesh protocol.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import { acceptInvite, createInvite, newMeshId, ownerCredential } from '../../src/core/mesh/credentials.js'
+import type { CredentialBundle, InviteInit, InviteToken } from '../../src/core/mesh/credentials.js'
+import { MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshMethod } from '../../src/core/mesh/protocol.js'
+import { buildAgentCard } from '../../src/core/a2a/binding.js'
+import { RpcClient } from '../../src/core/rpc/client.js'
+import { errorResponse, isObject, successResponse } from '../../src/core/rpc/jsonrpc.js'
+import { serveRpc } from '../../src/core/rpc/server.js'
+import { REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
+import { tcpAddr } from '../../src/native/test-helpers.js'
+import { hopStatus } from '../abuse-helpers.js'
+import type { RunningRelay } from '../relay.js'
+
+export const HOP = '/libp2p/circuit/relay/0.2.0/hop'
+/** HopMessage.Status values the tests read. */
+export const HopStatus = { OK: 100, PERMISSION_DENIED: 202 } as const
+export const ECHO = '/mesh-test/echo/1.0.0'
+
+export interface Keyed { key: PrivateKey, id: string }
+
+export async function keyed (): Promise<Keyed> {
+  const key = await generateKeyPair('Ed25519')
+  return { key, id: peerIdFromPrivateKey(key).toString() }
+}
+
+export interface TestMesh {
+  owner: Keyed
+  meshId: string
+  ownerCredential: CredentialBundle
+  invite: (init?: Partial<InviteInit>) => Promise<InviteToken>
+  /** A new member's key and credential, joined by `token` (a fresh invite when absent). */
+  member: (token?: InviteToken) => Promise<Keyed & { credential: CredentialBundle }>
+}
+
+export async function testMesh (name = 'Build farm'): Promise<TestMesh> {
+  const owner = await keyed()
+  const meshId = newMeshId(owner.key)
+  const invite = async (init: Partial<InviteInit> = {}): Promise<InviteToken> => await createInvite(owner.key, undefined, { meshId, meshName: name, ...init })
+  return {
+    owner,
+    meshId,
+    ownerCredential: await ownerCredential(owner.key, meshId),
+    invite,
+    member: async (token) => {
+      const k = await keyed()
+      return { ...k, credential: await acceptInvite(token ?? await invite(), k.id) }
+    }
+  }
+}
+
+export interface MeshPeer {
+  node: Libp2p
+  id: string
+  /** How often the relay asked this peer for credentials. */
+  asked: () => number
+  /** Opens a registry client to the relay. */
+  registry: () => Promise<RpcClient>
+  /** Opens a mesh protocol client to the relay. */
+  mesh: () => Promise<RpcClient>
+  /** Sends a raw RESERVE on a hop stream; resolves with the relay's HopMessage status. */
+  reserve: () => Promise<number | undefined>
+  /** Publishes a small card naming `skill`. */
+  publish: (skill: string) => Promise<unknown>
+  /** The PeerIDs a discover of `skill` returns. */
+  discover: (skill: string) => Promise<string[]>
+}
+
+export interface MeshPeerInit {
+  /** What it answers the relay's `Credentials`; absent: it does not serve the protocol at all. */
+  credentials?: CredentialBundle[]
+  key?: PrivateKey
+  /** Shows every credential it has, whatever meshes it is asked about (a peer that does not follow the protocol). */
+  showAll?: boolean
+  /** Listens on `/p2p-circuit`: the circuit transport reserves on its own once the relay is dialled. */
+  listen?: boolean
+}
+
+export async function meshPeer (relay: RunningRelay, init: MeshPeerInit = {}): Promise<MeshPeer> {
+  const node = await createLibp2p({
+    privateKey: init.key,
+    transports: [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
+    addresses: { listen: init.listen === true ? ['/p2p-circuit'] : [] },
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionMonitor: { enabled: false },
+    services: { identify: identify() }
+  })
+  let asked = 0
+  if (init.credentials != null) {
+    const bundles = init.credentials
+    await node.handle(MESH_PROTOCOL, async (stream) => {
+      await serveRpc(stream, {
+        maxMessageBytes: MESH_MAX_FRAME_BYTES,
+        handler: (request) => {
+          asked++
+          const params = request.params
+          if (request.method !== MeshMethod.Credentials || !isObject(params) || !Array.isArray(params.meshIds)) {
+            return errorResponse(request.id ?? null, -32602, 'only Credentials { meshIds } is served here')
+          }
+          // like a peer: only credentials for the meshes asked for (a tampered one is shown as is)
+          const wanted = new Set(params.meshIds as string[])
+          return successResponse(request.id ?? null, { credentials: init.showAll === true ? bundles : bundles.filter(b => wanted.has(meshOf(b)) || meshOf(b) === '') })
+        }
+      })
+    })
+  }
+  await node.handle(ECHO, async (stream) => {
+    for await (const chunk of stream) stream.send(chunk)
+    await stream.close()
+  }, { runOnLimitedConnection: true })
+  const relayAddr = multiaddr(tcpAddr(relay))
+  const id = node.peerId.toString()
+  const registry = async (): Promise<RpcClient> => new RpcClient(await node.dialProtocol(relayAddr, REGISTRY_PROTOCOL))
+  return {
+    node,
+    id,
+    asked: () => asked,
+    registry,
+    mesh: async () => new RpcClient(await node.dialProtocol(relayAddr, MESH_PROTOCOL), { maxMessageBytes: MESH_MAX_FRAME_BYTES }),
+    reserve: async () => {
+      const stream = await node.dialProtocol(relayAddr, HOP)
+      const received: Uint8Array[] = []
+      // the relay answers a refusal and leaves the stream open: the answer is what is waited for
+      const answered = new Promise<number | undefined>((resolve) => {
+        stream.addEventListener('message', (evt) => {
+          received.push(evt.data.subarray())
+          const status = hopStatus(concat(received))
+          if (status != null) resolve(status)
+        })
+        stream.addEventListener('close', () => { resolve(hopStatus(concat(received))) })
+      })
+      // HopMessage { type: RESERVE (0) }, length-prefixed
+      stream.send(Uint8Array.from([2, 0x08, 0x00]))
+      const status = await answered
+      stream.abort(new Error('done'))
+      return status
+    },
+    publish: async (skill) => {
+      const rpc = await registry()
+      try {
+        return await rpc.request(RegistryMethod.Publish, { card: buildAgentCard(id, { name: `agent ${skill}`, description: '', skills: [{ id: skill }] }) })
+      } finally {
+        await rpc.close()
+      }
+    },
+    discover: async (skill) => {
+      const rpc = await registry()
+      try {
+        const found = await rpc.request(RegistryMethod.Discover, { skill }) as { agents: Array<{ peerId: string }> }
+        return found.agents.map(a => a.peerId).sort()
+      } finally {
+        await rpc.close()
+      }
+    }
+  }
+}
+
+/** The mesh a bundle names, read without verifying (to answer like a peer); '' when unreadable. */
+function meshOf (bundle: CredentialBundle): string {
+  try {
+    const text = new TextDecoder().decode(Buffer.from(bundle.credential, 'base64url'))
+    return /"meshId":"([^"]+)"/.exec(text)?.[1] ?? ''
+  } catch {
+    return ''
+  }
+}
+
+function concat (chunks: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+/** Resolves when `node` loses its connection to the relay. */
+export async function disconnectedFrom (node: Libp2p, relay: RunningRelay): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const check = (evt: CustomEvent<{ toString: () => string }>): void => {
+      if (evt.detail.toString() !== relay.peerId) return
+      node.removeEventListener('peer:disconnect', check)
+      resolve()
+    }
+    node.addEventListener('peer:disconnect', check)
+  })
+}
+
+/** Resolves once `node` holds a reservation on the relay (its circuit address appears). */
+export async function reserved (node: Libp2p): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const check = (): void => {
+      if (node.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit'))) {
+        node.removeEventListener('self:peer:update', check)
+        resolve()
+      }
+    }
+    node.addEventListener('self:peer:update', check)
+    check()
+  })
+}
