@@ -240,6 +240,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
     await this.server.start()
     await this.pushService.start()
     await this.meshes.start()
+    this.relay.addEventListener('status', this.onMeshRelayStatus)
     this.relay.addEventListener('status', this.onRelayStatus)
     this.node.addEventListener('connection:open', this.onConnectionsChanged)
     this.node.addEventListener('connection:close', this.onConnectionsChanged)
@@ -253,6 +254,7 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
 
   async stop (): Promise<void> {
     this.relay.removeEventListener('status', this.onRelayStatus)
+    this.relay.removeEventListener('status', this.onMeshRelayStatus)
     this.node.removeEventListener('connection:open', this.onConnectionsChanged)
     this.node.removeEventListener('connection:close', this.onConnectionsChanged)
     this.upgrader?.stop()
@@ -480,6 +482,11 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       this.outbox.poke()
       this.outbound.poke()
     }
+  }
+
+  /** Revocations our relay knows are fetched whenever we hold a reservation on it (again). */
+  private readonly onMeshRelayStatus = (evt: CustomEvent<RelayStatus>): void => {
+    if (evt.detail.state === 'reserved') void this.meshes.syncRevocations().catch(() => {})
   }
 
   private readonly onConnectionsChanged = (evt: CustomEvent<Connection>): void => {

@@ -5,15 +5,16 @@
  * limits; and peers that answer `Credentials` with garbage or forgeries.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { SendMessageRequest, taskStateToJSON } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
 import type { StarlingPeer } from '../core/peer.js'
 import type { StarlingPeerInit } from '../core/peer.js'
-import { acceptInvite, decodeInviteToken, issueCredential } from '../core/mesh/credentials.js'
+import { acceptInvite, decodeInviteToken, issueCredential, revoke } from '../core/mesh/credentials.js'
 import { MESH_PROTOCOL, MESH_MAX_FRAME_BYTES } from '../core/mesh/protocol.js'
-import { successResponse } from '../core/rpc/jsonrpc.js'
+import { errorResponse, successResponse } from '../core/rpc/jsonrpc.js'
 import { serveRpc } from '../core/rpc/server.js'
+import { memoryStorage } from '../core/store/memory.js'
 import type { TaskRecord } from '../core/store/types.js'
 import type { InboundTask } from '../core/tasks/executor.js'
 import type { RunningRelay } from '../../relay/relay.js'
@@ -105,6 +106,9 @@ describe('private meshes between native peers', () => {
     // revoked by the owner, the member is an outsider at once (whether the relay took it or not)
     const revoked = await owner.meshes.revoke(mesh.meshId, { member: member.peerId })
     expect(revoked).toMatchObject({ meshId: mesh.meshId, target: { member: member.peerId } })
+    // the test relay is in open mode: it does not take revocations, and says so
+    expect(revoked.relayAccepted).toBe(false)
+    expect(revoked.relayError).toMatch(/the relay does not take mesh revocations/)
     const afterRevoke = await task(member, owner, 'still in?')
     expect(afterRevoke.state).toBe('TASK_STATE_REJECTED')
     expect(statusText(afterRevoke)).toBe('not a member of any mesh this agent serves')
@@ -191,4 +195,62 @@ describe('private meshes between native peers', () => {
     expect((await task(member, owner, 'still there')).state).toBe('TASK_STATE_COMPLETED')
     expect(handled.map(t => t.from)).toEqual([member.peerId])
   }, 90_000)
+
+  it('learns revocations from its relay\'s Revocations answer, keeps only those that verify, and refuses the revoked', async () => {
+    const ownerStorage = memoryStorage()
+    const owner = await peer({ storage: ownerStorage })
+    const mesh = await owner.meshes.create('watched')
+    const { agent: watcher, handled } = await agent()
+    await watcher.meshes.join((await owner.meshes.invite(mesh.meshId)).token)
+    const member = await peer()
+    await member.meshes.join((await owner.meshes.invite(mesh.meshId)).token)
+    const other = await peer()
+    await other.meshes.join((await owner.meshes.invite(mesh.meshId)).token)
+    expect((await task(member, watcher, 'before')).state).toBe('TASK_STATE_COMPLETED')
+
+    // a stand-in for a relay in private mode: it hands out what it was told, good and bad
+    const notOwner = await generateKeyPair('Ed25519')
+    const answers: unknown[] = [
+      { revocations: 'all of them' },
+      { revocations: [
+        // signed by a key that is neither the owner nor an admin: ignored
+        await revoke(notOwner, undefined, mesh.meshId, { member: other.peerId }),
+        { credential: 'garbage', proof: [] }
+      ] }
+    ]
+    const standIn = await peer()
+    let asked: unknown
+    await standIn.node.unhandle(MESH_PROTOCOL)
+    await standIn.node.handle(MESH_PROTOCOL, async (stream, connection) => {
+      await serveRpc(stream, {
+        connection,
+        maxFrameBytes: MESH_MAX_FRAME_BYTES,
+        handler: async (request) => {
+          asked = request.params
+          const next = answers.shift()
+          return next == null ? errorResponse(request.id ?? null, -32601, 'no such method') : successResponse(request.id ?? null, next)
+        }
+      })
+    }, { runOnLimitedConnection: true })
+    await Promise.all([watcher, standIn].map(untilPublished))
+
+    expect(await watcher.meshes.syncRevocations({ from: standIn.peerId })).toBe(0)
+    expect(asked).toEqual({ meshIds: [mesh.meshId] })
+    expect(await watcher.meshes.syncRevocations({ from: standIn.peerId })).toBe(0)
+    // a relay without the method (an open one) adds nothing either
+    expect(await watcher.meshes.syncRevocations({ from: standIn.peerId })).toBe(0)
+
+    // the owner revokes the member; the relay it was handed to (here: the stand-in) passes it on
+    const revocation = await revoke(privateKeyFromProtobuf(await ownerStorage.identity.load() ?? new Uint8Array()), undefined, mesh.meshId, { member: member.peerId })
+    answers.push({ revocations: [revocation, revocation] })
+    expect(await watcher.meshes.syncRevocations({ from: standIn.peerId })).toBe(1)
+    expect(watcher.meshes.isRevoked(mesh.meshId, { member: member.peerId })).toBe(true)
+    expect(watcher.meshes.isRevoked(mesh.meshId, { member: other.peerId })).toBe(false)
+
+    const refused = await task(member, watcher, 'after')
+    expect(refused.state).toBe('TASK_STATE_REJECTED')
+    expect(statusText(refused)).toBe('not a member of any mesh this agent serves')
+    expect((await task(other, watcher, 'unaffected')).state).toBe('TASK_STATE_COMPLETED')
+    expect(handled.map(t => t.text)).toEqual(['before', 'unaffected'])
+  }, 60_000)
 })

@@ -13,7 +13,7 @@ import type { JsonRpcRequest, JsonRpcResponse } from '../rpc/jsonrpc.js'
 import { serveRpc } from '../rpc/server.js'
 import {
   acceptInvite, createInvite, decodeInviteToken, encodeInviteToken, MeshCredentialError, meshOwner, newMeshId,
-  ownerCredential, readInvite, revoke, verifyCredential
+  ownerCredential, readInvite, revoke, verifyCredential, verifyRevocation
 } from './credentials.js'
 import type { CredentialBundle, InvitePayload, Membership, MeshRole, RevocationPayload } from './credentials.js'
 import { isBundleList, MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from './protocol.js'
@@ -35,6 +35,12 @@ export const DEFAULT_NO_MEMBERSHIP_CACHE_MS = 5_000
 
 /** Peers whose memberships are cached; the oldest entry is dropped first. */
 export const DEFAULT_MAX_CACHED_PEERS = 1024
+
+/** How often the revocations of our meshes are fetched from the relay, in ms: 5 min. */
+export const DEFAULT_REVOCATION_SYNC_MS = 5 * 60 * 1000
+
+/** Revocations kept per mesh; a flood past it is ignored (oldest kept: they still hold). */
+export const MAX_REVOCATIONS_PER_MESH = 10_000
 
 /** Longest name of a mesh, in characters. */
 export const MAX_MESH_NAME_LENGTH = 128
@@ -65,6 +71,8 @@ export interface MeshServiceInit {
   now?: () => number
   membershipTimeoutMs?: number
   maxCachedPeers?: number
+  /** How often revocations are fetched from the relay, in ms (default DEFAULT_REVOCATION_SYNC_MS). */
+  revocationSyncMs?: number
 }
 
 /** A mesh as `list` shows it. */
@@ -111,6 +119,10 @@ export class MeshService {
   private readonly asking = new Map<string, Promise<Set<string>>>()
   /** Store writes, one after the other. */
   private writing: Promise<void> = Promise.resolve()
+  private syncTimer?: ReturnType<typeof setInterval>
+  /** Aborted by stop(): a fetch in flight gives up rather than hold the peer's stop. */
+  private running = new AbortController()
+  private syncing?: Promise<number>
 
   constructor (init: MeshServiceInit) {
     this.init = init
@@ -120,6 +132,7 @@ export class MeshService {
 
   async start (): Promise<void> {
     this.data = await this.init.store.load()
+    this.running = new AbortController()
     await this.init.node.handle(MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {
       const from = connection.remotePeer.toString()
       await serveRpc(stream, {
@@ -132,11 +145,68 @@ export class MeshService {
       runOnLimitedConnection: true,
       maxInboundStreams: DEFAULT_MAX_INBOUND_MESH_STREAMS
     })
+    this.syncTimer = setInterval(() => { void this.syncRevocations().catch(() => {}) }, this.init.revocationSyncMs ?? DEFAULT_REVOCATION_SYNC_MS)
+    this.syncTimer.unref?.()
   }
 
   async stop (): Promise<void> {
+    clearInterval(this.syncTimer)
+    this.running.abort()
     await this.init.node.unhandle(MESH_PROTOCOL)
+    await this.syncing?.catch(() => {})
     await this.writing
+  }
+
+  /**
+   * Fetches the revocations known for our meshes from `from` (default: our relay) with
+   * `Revocations`, and keeps those that verify (signed by the mesh's owner or an admin): from
+   * then on they are enforced in this peer's checks. Resolves with how many were new. A relay
+   * that does not serve it (an open relay) adds nothing; an answer that is not a list of
+   * revocations is ignored.
+   */
+  async syncRevocations (options: { from?: string, signal?: AbortSignal } = {}): Promise<number> {
+    this.syncing ??= this.fetchRevocations(options).finally(() => { this.syncing = undefined })
+    return await this.syncing
+  }
+
+  private async fetchRevocations (options: { from?: string, signal?: AbortSignal }): Promise<number> {
+    const from = options.from ?? this.init.relayPeerId()
+    const meshIds = this.meshIds().slice(0, MAX_MESHES_PER_REQUEST)
+    if (from == null || meshIds.length === 0) return 0
+    const timeout = AbortSignal.timeout(this.init.membershipTimeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS)
+    const signal = AbortSignal.any([this.running.signal, timeout, ...(options.signal != null ? [options.signal] : [])])
+    let answer: unknown
+    try {
+      const client = await this.init.connector.rpc(from, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal })
+      answer = await client.request(MeshMethod.Revocations, { meshIds }, { signal })
+    } catch (err) {
+      if (notServed(err)) return 0
+      log('could not fetch revocations from %s - %s', from, err instanceof Error ? err.message : String(err))
+      return 0
+    }
+    const bundles = isObject(answer) && isBundleList(answer.revocations, 1024) ? answer.revocations : undefined
+    if (bundles == null) {
+      log('%s answered Revocations with something that is not { revocations: [...] }', from)
+      return 0
+    }
+    const fresh: MeshData['revocations'] = []
+    for (const bundle of bundles) {
+      try {
+        const payload = await verifyRevocation(bundle, { now: this.now(), isRevoked: this.isRevoked })
+        if (!meshIds.includes(payload.meshId) || this.isRevoked(payload.meshId, payload.target)) continue
+        if (fresh.some(r => r.meshId === payload.meshId && JSON.stringify(r.target) === JSON.stringify(payload.target))) continue
+        if (this.data.revocations.filter(r => r.meshId === payload.meshId).length + fresh.length >= MAX_REVOCATIONS_PER_MESH) continue
+        fresh.push({ meshId: payload.meshId, target: payload.target, revocation: bundle, revokedAt: payload.revokedAt })
+      } catch (err) {
+        log('a revocation from %s does not verify - %s', from, err instanceof Error ? err.message : String(err))
+      }
+    }
+    if (fresh.length === 0) return 0
+    await this.update(data => { data.revocations.push(...fresh) })
+    // a member revoked since its memberships were cached is an outsider from now on
+    this.cache.clear()
+    log('learnt %d revocations from %s', fresh.length, from)
+    return fresh.length
   }
 
   /** The meshes this peer belongs to now (credentials not yet expired). */
@@ -236,16 +306,15 @@ export class MeshService {
       await client.request(MeshMethod.Revoke, { revocation }, { signal: options.signal })
       return { meshId, target, relayAccepted: true }
     } catch (err) {
-      const notServed = err instanceof RemoteRpcError && err.rpcCode === MeshErrorCode.NotServed
-      const message = notServed
-        ? 'the relay does not take mesh revocations (method not found: its side of private meshes is not there yet); the revocation is enforced by this peer only'
+      const message = notServed(err)
+        ? 'the relay does not take mesh revocations (it does not serve them: a relay in open mode, or one without private meshes); the revocation is enforced by this peer only'
         : `the relay did not take the revocation: ${err instanceof Error ? err.message : String(err)}`
       log('revocation in %s not taken by the relay - %s', meshId, message)
       return { meshId, target, relayAccepted: false, relayError: message }
     }
   }
 
-  /** Whether this peer knows `target` revoked in `meshId` (revocations it signed). */
+  /** Whether this peer knows `target` revoked in `meshId` (revocations it signed or fetched from its relay). */
   isRevoked = (meshId: string, target: { member: string } | { invite: string }): boolean => {
     return this.data.revocations.some(r => r.meshId === meshId &&
       ('member' in target ? 'member' in r.target && r.target.member === target.member : 'invite' in r.target && r.target.invite === target.invite))
@@ -351,4 +420,16 @@ export class MeshService {
     await write
     this.init.onChange?.()
   }
+}
+
+/**
+ * Whether `err` says the remote does not serve the method or the protocol at all (a relay in
+ * open mode, or an older one): not a failure worth more than a note.
+ */
+function notServed (err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e != null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof RemoteRpcError && e.rpcCode === MeshErrorCode.NotServed) return true
+    if ((e as { name?: unknown }).name === 'UnsupportedProtocolError') return true
+  }
+  return false
 }
