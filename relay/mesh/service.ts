@@ -9,6 +9,7 @@
  * registry entry and connections go. `Credentials` asked of the relay gets none: it is no member.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
+import { TypedEventEmitter } from 'main-event'
 import type { Connection, ConnectionGater, PeerId, Stream } from '@libp2p/interface'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { MeshCredentialError } from '../../src/core/mesh/credentials.js'
@@ -62,7 +63,15 @@ export interface MeshServiceInit {
   sweepIntervalMs?: number
 }
 
-export class MeshService {
+/** A peer refused: what it tried, who it is, why. */
+export interface MeshRefusalEvent { op: MeshOp, peer: string, reason: MeshAccessReason, message: string }
+
+export interface MeshServiceEvents {
+  /** A peer was refused (each decision, not its repeats from the refusal cache). */
+  refused: CustomEvent<MeshRefusalEvent>
+}
+
+export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
   readonly membership: MeshMembership
   private readonly log?: RelayLogger
   private readonly metrics?: RelayMetrics
@@ -78,6 +87,7 @@ export class MeshService {
   private sweeper?: ReturnType<typeof setInterval>
 
   constructor (init: MeshServiceInit) {
+    super()
     this.membership = init.membership
     this.log = init.log
     this.metrics = init.metrics
@@ -184,6 +194,7 @@ export class MeshService {
   private refused (op: MeshOp, peer: string, err: MeshAccessError): void {
     this.metrics?.meshRefusals.inc({ op, reason: err.reason })
     this.log?.info({ event: 'mesh.refused', op, peer, reason: err.reason, detail: err.message }, `refused ${op}: not a member of a served mesh`)
+    this.safeDispatchEvent('refused', { detail: { op, peer, reason: err.reason, message: err.message } })
   }
 
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
