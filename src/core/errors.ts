@@ -164,5 +164,15 @@ export class NoAgentError extends StarlingError {
 /** Turns anything thrown into a message fit for a person to read. */
 export function errorMessage (err: unknown): string {
   if (err instanceof Error) return err.message
+  // WebRTC data channels fail with events, not errors (an RTCErrorEvent carries its error)
+  if (typeof err === 'object' && err !== null && typeof (err as { type?: unknown }).type === 'string') {
+    const inner = (err as { error?: unknown }).error
+    return `${(err as { type: string }).type} event${inner instanceof Error ? `: ${inner.message}` : ''}`
+  }
   return String(err)
+}
+
+/** `err` as an Error: events and other thrown values become one, their message kept. */
+export function toError (err: unknown): Error {
+  return err instanceof Error ? err : new Error(errorMessage(err), { cause: err })
 }

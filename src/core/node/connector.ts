@@ -16,9 +16,10 @@
  * has no relay limits and does not depend on the relay being up.
  */
 import { logger } from '@libp2p/logger'
+import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
-import { InvalidInputError, PeerUnreachableError, TooLargeForRelayError } from '../errors.js'
+import { errorMessage, InvalidInputError, PeerUnreachableError, toError, TooLargeForRelayError } from '../errors.js'
 import { allowanceFor, TransferAllowance } from '../rpc/allowance.js'
 import { RpcClient } from '../rpc/client.js'
 import type { RpcClientInit } from '../rpc/client.js'
@@ -113,12 +114,28 @@ export class PeerConnector {
 
     let pending = this.opening.get(key)
     if (pending == null) {
-      pending = this.connection(peerId, { signal: options.signal })
-        .then(async connection => await this.open(peerId, key, options, connection))
-        .finally(() => this.opening.delete(key))
+      pending = this.openOnBest(peerId, key, options).finally(() => this.opening.delete(key))
       this.opening.set(key, pending)
     }
     return await pending
+  }
+
+  /**
+   * Opens the stream on the best connection to `peerId`. A direct WebRTC connection that cannot
+   * open a stream (its data channel fails; seen under load in Chromium, and it stays "open" to
+   * libp2p) is of no use to anyone: it is closed, and the stream goes on the next best path — the
+   * circuit — instead of every retry failing on it until ICE gives up.
+   */
+  private async openOnBest (peerId: string, key: string, options: RpcStreamOptions): Promise<RpcClient> {
+    const connection = await this.connection(peerId, { signal: options.signal })
+    try {
+      return await this.open(peerId, key, options, connection)
+    } catch (err) {
+      if (options.signal?.aborted === true || !WebRTC.matches(connection.remoteAddr) || isProtocolRefusal(err)) throw toError(err)
+      log('opening %s to %s over WebRTC failed, closing that connection - %s', options.protocol, peerId, errorMessage(err))
+      connection.abort(toError(err))
+      return await this.open(peerId, key, options, await this.connection(peerId, { signal: options.signal }))
+    }
   }
 
   /** Closes every stream this connector opened. */
@@ -364,4 +381,10 @@ export class PeerConnector {
       throw new PeerUnreachableError(peerId, { cause: err })
     }
   }
+}
+
+/** The remote does not speak the protocol: the connection is fine, the answer is no. */
+function isProtocolRefusal (err: unknown): boolean {
+  const name = (err as { name?: unknown } | null)?.name
+  return name === 'UnsupportedProtocolError' || name === 'ProtocolError'
 }
