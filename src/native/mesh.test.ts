@@ -5,12 +5,13 @@
  * limits; and peers that answer `Credentials` with garbage or forgeries.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import { generateKeyPair, privateKeyFromProtobuf } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { SendMessageRequest, taskStateToJSON } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
 import type { StarlingPeer } from '../core/peer.js'
 import type { StarlingPeerInit } from '../core/peer.js'
-import { acceptInvite, decodeInviteToken, issueCredential, revoke } from '../core/mesh/credentials.js'
+import { acceptInvite, decodeInviteToken, issueCredential, newMeshId, ownerCredential, revoke, verifyCredential } from '../core/mesh/credentials.js'
+import { MemoryMeshStore } from '../core/mesh/store.js'
 import { MESH_PROTOCOL, MESH_MAX_FRAME_BYTES } from '../core/mesh/protocol.js'
 import { errorResponse, successResponse } from '../core/rpc/jsonrpc.js'
 import { serveRpc } from '../core/rpc/server.js'
@@ -252,5 +253,42 @@ describe('private meshes between native peers', () => {
     expect(statusText(refused)).toBe('not a member of any mesh this agent serves')
     expect((await task(other, watcher, 'unaffected')).state).toBe('TASK_STATE_COMPLETED')
     expect(handled.map(t => t.text)).toEqual(['before', 'unaffected'])
+  }, 60_000)
+
+  it('lives on a relay in private mode: members reserve and task each other, a revocation goes to the relay and back to peers', async () => {
+    // the mesh exists before its relay: the relay is told which meshes it serves
+    const ownerKey = await generateKeyPair('Ed25519')
+    const meshId = newMeshId(ownerKey)
+    relay = await testRelay({ mode: 'private', meshes: [meshId] })
+    const storage = memoryStorage()
+    await storage.identity.save(privateKeyToProtobuf(ownerKey))
+    const credential = await ownerCredential(ownerKey, meshId)
+    const meshStore = new MemoryMeshStore()
+    await meshStore.save({
+      meshes: [{ meshId, name: 'private farm', role: 'owner', credential, expiresAt: (await verifyCredential(credential)).expiresAt, relays: [], joinedAt: Date.now() }],
+      invites: [],
+      revocations: []
+    })
+    const { agent: owner, handled } = await agent({ storage, meshStore })
+    // the relay asked the owner for its credentials (its mesh service answered) and let it in
+    await untilPublished(owner)
+
+    const member = await peer({ meshStore: new MemoryMeshStore() })
+    await member.meshes.join((await owner.meshes.invite(meshId)).token)
+    const watcher = await peer()
+    await watcher.meshes.join((await owner.meshes.invite(meshId)).token)
+    member.reconnect()
+    watcher.reconnect()
+    await Promise.all([member, watcher].map(untilPublished))
+
+    expect((await task(member, owner, 'inside')).state).toBe('TASK_STATE_COMPLETED')
+    expect(handled.map(t => t.text)).toEqual(['inside'])
+
+    const revoked = await owner.meshes.revoke(meshId, { member: member.peerId })
+    expect(revoked).toEqual({ meshId, target: { member: member.peerId }, relayAccepted: true })
+    // a peer that was not told learns it from the relay
+    expect(watcher.meshes.isRevoked(meshId, { member: member.peerId })).toBe(false)
+    expect(await watcher.meshes.syncRevocations()).toBe(1)
+    expect(watcher.meshes.isRevoked(meshId, { member: member.peerId })).toBe(true)
   }, 60_000)
 })

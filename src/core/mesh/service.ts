@@ -120,6 +120,8 @@ export class MeshService {
   /** Store writes, one after the other. */
   private writing: Promise<void> = Promise.resolve()
   private syncTimer?: ReturnType<typeof setInterval>
+  /** Whether start() has loaded the stored meshes (changes before would overwrite them). */
+  private loaded = false
   /** Aborted by stop(): a fetch in flight gives up rather than hold the peer's stop. */
   private running = new AbortController()
   private syncing?: Promise<number>
@@ -132,6 +134,7 @@ export class MeshService {
 
   async start (): Promise<void> {
     this.data = await this.init.store.load()
+    this.loaded = true
     this.running = new AbortController()
     await this.init.node.handle(MESH_PROTOCOL, async (stream: Stream, connection: Connection) => {
       const from = connection.remotePeer.toString()
@@ -412,6 +415,8 @@ export class MeshService {
 
   /** Changes the data and saves it whole, one write after another. */
   private async update (change: (data: MeshData) => void): Promise<void> {
+    // before start() the stored meshes are not loaded: a write now would replace them
+    if (!this.loaded) throw new StarlingError('the peer has not started: its meshes are not loaded yet', 'ERR_NOT_STARTED')
     const next = structuredClone(this.data)
     change(next)
     this.data = next
