@@ -24,6 +24,7 @@ import { WebSocketBridge } from './ws-bridge.js'
 import { A2ABridge } from './bridge/bridge.js'
 import { MeshMembership } from './mesh/membership.js'
 import { MeshService } from './mesh/service.js'
+import type { MeshServiceInit } from './mesh/service.js'
 
 export interface RunningRelay {
   node: RelayNode
@@ -48,6 +49,8 @@ export interface StartRelayOptions {
   log?: RelayLogger
   /** Thresholds for "degraded" (relay/health.ts); tests set them, operators keep the defaults. */
   health?: HealthMonitorInit
+  /** Private mode's timings (relay/mesh/service.ts); tests shorten them, operators keep the defaults. */
+  mesh?: Pick<MeshServiceInit, 'credentialsTimeoutMs' | 'refusalCacheMs' | 'sweepIntervalMs'>
 }
 
 export async function startRelay (config: RelayConfig, options: StartRelayOptions = {}): Promise<RunningRelay> {
@@ -63,7 +66,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   if (config.mode === 'private') {
     const membership = new MeshMembership({ meshIds: config.meshes, dataDir: config.dataDir, log })
     await membership.load()
-    mesh = new MeshService({ membership, log, metrics })
+    mesh = new MeshService({ ...options.mesh, membership, log, metrics })
     log.info({ event: 'mesh.private', meshes: config.meshes }, `private mode: serving ${config.meshes.length} mesh${config.meshes.length === 1 ? '' : 'es'}`)
   }
   const bridge = new WebSocketBridge()

@@ -77,6 +77,8 @@ export class MeshMembership {
   private readonly revocations = new Map<string, Map<string, CredentialBundle>>()
   /** Members admitted per invite, keyed `<meshId> <inviteId>`. */
   private readonly uses = new Map<string, Set<string>>()
+  /** Peers whose every membership lapsed (expired or revoked) since the last takeLapsed(). */
+  private readonly lapsed = new Set<string>()
   private writing: Promise<void> = Promise.resolve()
 
   constructor (init: MeshMembershipInit) {
@@ -125,8 +127,12 @@ export class MeshMembership {
     const now = this.now()
     const valid = held.filter(m => m.expiresAt > now && !this.revokes(m))
     if (valid.length !== held.length) {
-      if (valid.length === 0) this.members.delete(peer)
-      else this.members.set(peer, valid)
+      if (valid.length === 0) {
+        this.members.delete(peer)
+        this.lapsed.add(peer)
+      } else {
+        this.members.set(peer, valid)
+      }
     }
     return valid
   }
@@ -140,6 +146,18 @@ export class MeshMembership {
   /** Forgets what `peer` proved (it left: a new connection proves it again). */
   forget (peer: string): void {
     this.members.delete(peer)
+    this.lapsed.delete(peer)
+  }
+
+  /**
+   * The peers whose memberships all lapsed since the last call, every expired one found first:
+   * they may still hold a reservation or an entry granted while their credentials held.
+   */
+  takeLapsed (): string[] {
+    for (const peer of [...this.members.keys()]) this.current(peer)
+    const out = [...this.lapsed]
+    this.lapsed.clear()
+    return out
   }
 
   /** Whether anything is known of `peer` (for tests and the service's bookkeeping). */
@@ -177,6 +195,7 @@ export class MeshMembership {
     }
     const held = this.current(peer).filter(m => !admitted.some(a => a.meshId === m.meshId))
     this.members.set(peer, [...held, ...admitted])
+    this.lapsed.delete(peer)
     return this.current(peer)
   }
 

@@ -217,6 +217,25 @@ describe('a relay in private mode', () => {
     expect(await strangerMesh.request(MeshMethod.Credentials, { meshIds: [mesh.meshId] })).toEqual({ credentials: [] })
   })
 
+  it('takes its reservation from a member whose credential expired and who shows nothing newer', async () => {
+    const mesh = await testMesh()
+    const relay = await testRelay({ mode: 'private', meshes: [mesh.meshId] }, { mesh: { sweepIntervalMs: 100 } })
+    relays.push(relay)
+    // a credential that lasts 2 s: the relay notices on its own, without the member doing anything
+    const m = await mesh.member(await mesh.invite({ credentialTtlMs: 2_000 }))
+    const member = await peer(relay, { key: m.key, credentials: [m.credential] })
+    expect(await member.reserve()).toBe(HopStatus.OK)
+    await member.publish('build')
+    const evicted = new Promise<{ peer: string, reason: string }>((resolve) => {
+      relay.mesh!.addEventListener('evicted', (evt) => { resolve(evt.detail) })
+    })
+    const gone = disconnectedFrom(member.node, relay)
+    expect(await evicted).toEqual({ peer: m.id, reason: 'expired' })
+    await gone
+    expect(relay.node.services.relay.reservations.has(member.node.peerId)).toBe(false)
+    expect(relay.registry.registry.get(m.id)).toBeUndefined()
+  })
+
   it('revoking an invite removes every member it admitted', async () => {
     const mesh = await testMesh()
     const relay = await privateRelay([mesh])

@@ -38,7 +38,12 @@ export const MESH_STREAM_IDLE_MS = 30_000
  * calling the registry in a loop costs the relay one question per this long, not one per call.
  */
 export const DEFAULT_REFUSAL_CACHE_MS = 5_000
-/** How often memberships of peers neither connected nor listed are dropped, in ms. */
+/**
+ * How often memberships are swept, in ms: those of peers neither connected nor listed are
+ * dropped, and a peer whose credentials all expired is asked again and, proving nothing more,
+ * loses its reservation and entry. An expired credential is refused at once on any use; this
+ * bounds how long a reservation granted under it can outlive it.
+ */
 export const DEFAULT_MEMBERSHIP_SWEEP_MS = 60_000
 
 /** What the service needs of the relay's node. */
@@ -69,6 +74,8 @@ export interface MeshRefusalEvent { op: MeshOp, peer: string, reason: MeshAccess
 export interface MeshServiceEvents {
   /** A peer was refused (each decision, not its repeats from the refusal cache). */
   refused: CustomEvent<MeshRefusalEvent>
+  /** A peer lost what it held here (reservation, registry entry, connections): revoked, or its credentials lapsed. */
+  evicted: CustomEvent<{ peer: string, reason: MeshAccessReason }>
 }
 
 export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
@@ -207,10 +214,24 @@ export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
   private sweep (): void {
     const now = Date.now()
     for (const [peer, refusal] of this.recentlyRefused) if (refusal.until <= now) this.recentlyRefused.delete(peer)
+    for (const peer of this.membership.takeLapsed()) void this.recheck(peer)
     for (const peer of this.membership.peers()) {
       if (this.registry?.get(peer) != null) continue
       if ((this.node?.getConnections(peerIdFromString(peer)).length ?? 0) > 0) continue
       this.membership.forget(peer)
+    }
+  }
+
+  /** Asks a peer whose memberships lapsed again; one that proves nothing loses what it holds. */
+  private async recheck (member: string): Promise<void> {
+    const peer = safePeerId(member)
+    if (peer == null) return
+    const holds = this.registry?.get(member) != null || this.node?.services.relay.reservations.has(peer) === true
+    if (!holds) return
+    try {
+      await this.membershipsOf(peer, 'reserve')
+    } catch (err) {
+      await this.evict(member, undefined, err instanceof MeshAccessError ? err.reason : 'expired')
     }
   }
 
@@ -280,20 +301,20 @@ export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
       if (peer != null && this.membership.current(member).length === 0 && (this.registry?.get(member) != null || this.node?.services.relay.reservations.has(peer) === true)) targets.add(member)
     }
     this.log?.info({ event: 'mesh.revoked', meshId: revocation.meshId, target: revocation.target, by: caller, evicted: [...targets] }, 'revocation kept and enforced')
-    await Promise.all([...targets].map(async (member) => { await this.evict(member, revocation.meshId) }))
+    await Promise.all([...targets].map(async (member) => { await this.evict(member, revocation.meshId, 'revoked') }))
     return successResponse(id ?? null, {})
   }
 
   /** Takes away all a peer holds here: its reservation, its registry entry, its connections. */
-  private async evict (member: string, meshId: string): Promise<void> {
+  private async evict (member: string, meshId: string | undefined, reason: MeshAccessReason): Promise<void> {
     const peer = safePeerId(member)
     if (peer == null) return
     this.node?.services.relay.reservations.delete(peer)
     this.registry?.remove(member)
     this.membership.forget(member)
-    this.metrics?.meshRefusals.inc({ op: 'reserve', reason: 'revoked' })
-    this.log?.info({ event: 'mesh.evicted', peer: member, meshId }, 'revoked member disconnected: reservation and registry entry removed')
+    this.log?.info({ event: 'mesh.evicted', peer: member, meshId, reason }, `${reason} member disconnected: reservation and registry entry removed`)
     await this.node?.hangUp(peer).catch(() => {})
+    this.safeDispatchEvent('evicted', { detail: { peer: member, reason } })
   }
 }
 

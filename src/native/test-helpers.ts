@@ -11,18 +11,18 @@ import { memoryStorage } from '../core/store/memory.js'
 import { loadConfig } from '../../relay/config.js'
 import type { RelayConfig } from '../../relay/config.js'
 import { startRelay } from '../../relay/relay.js'
-import type { RunningRelay } from '../../relay/relay.js'
+import type { RunningRelay, StartRelayOptions } from '../../relay/relay.js'
 
 export async function tempDir (prefix = 'starling-test-'): Promise<{ path: string, remove: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix))
   return { path, remove: async () => { await rm(path, { recursive: true, force: true }) } }
 }
 
-export async function testRelay (overrides: Partial<RelayConfig> = {}): Promise<RunningRelay & { dir: string }> {
+export async function testRelay (overrides: Partial<RelayConfig> = {}, options: StartRelayOptions = {}): Promise<RunningRelay & { dir: string }> {
   const dir = await tempDir('starling-relay-')
   const config = loadConfig(['--port', '0', '--tcp-port', '0', '--data-dir', dir.path, '--app-dir', join(dir.path, 'app')], {})
   if (config === 'help') throw new Error('unreachable')
-  const relay = await startRelay({ ...config, ...overrides })
+  const relay = await startRelay({ ...config, ...overrides }, options)
   return {
     ...relay,
     dir: dir.path,
