@@ -68,8 +68,10 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
     await membership.load()
     mesh = new MeshService({ ...options.mesh, membership, log, metrics })
     log.info({ event: 'mesh.private', meshes: config.meshes }, `private mode: serving ${config.meshes.length} mesh${config.meshes.length === 1 ? '' : 'es'}`)
+    if (config.bridge) log.info({ event: 'bridge.off', reason: 'private mode' }, 'the A2A HTTP bridge is off in private mode: HTTP callers prove no membership')
   }
   const bridge = new WebSocketBridge()
+  const bridged = config.bridge && mesh == null
   // the HTTP server starts first (its port goes into the node's addresses); until the node
   // exists, the handlers answer from what there is
   const parts: { node?: RelayNode, service?: RegistryService, a2a?: A2ABridge } = {}
@@ -116,7 +118,8 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
       const service = parts.service
       return service == null ? [] : service.registry.discover(query).map(e => service.describe(e))
     },
-    a2a: config.bridge
+    // HTTP callers cannot prove a membership: a private relay bridges nobody to its meshes' agents
+    a2a: bridged
       ? (req, res) => {
           if (parts.a2a != null) {
             parts.a2a.handle(req, res)
@@ -160,7 +163,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   await mesh?.start(node, service.registry)
   parts.node = node
   parts.service = service
-  if (config.bridge) {
+  if (bridged) {
     parts.a2a = new A2ABridge({
       node,
       card: (peerId) => service.registry.get(peerId)?.card,

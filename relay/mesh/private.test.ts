@@ -103,6 +103,8 @@ describe('a relay in private mode', () => {
     const res = await fetch(`${relay.url}/api/v1/agents`)
     expect(res.status).toBe(403)
     expect(((await res.json()) as { error: string }).error).toMatch(/private meshes/)
+    // nor task or read them through the A2A HTTP bridge: it is off on a private relay
+    expect((await fetch(`${relay.url}/a2a/${member.id}/.well-known/agent-card.json`)).status).toBe(404)
     expect(await refusedCount(relay, 'reserve', 'no-credentials')).toBeGreaterThanOrEqual(2)
   })
 
