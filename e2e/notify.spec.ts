@@ -54,6 +54,7 @@ test('in the background, a new task and an answer are notified and counted in th
   await test.step('in the background: the answer to our task is notified, and counted', async () => {
     expect((await starlingCli(home, ['respond', theirTaskId, 'Light rain after noon.'])).code).toBe(0)
     await expect(page).toHaveTitle('(2) Starling', { timeout: MESH_TIMEOUT_MS })
+    await expect(page.getByTestId('tasks-count')).toHaveText('1')
     await expect.poll(async () => await notificationTitles(page), { timeout: MESH_TIMEOUT_MS }).toContain('Native Nell answered')
     const answer = (await notifications(page)).find(n => n.title === 'Native Nell answered')
     expect(answer?.body).toBe('Light rain after noon.')
@@ -67,6 +68,7 @@ test('in the background, a new task and an answer are notified and counted in th
     await page.getByTestId('task-row').filter({ hasText: 'Rain tomorrow?' }).getByRole('link').first().click()
     await expect(page.getByTestId('task-view').getByTestId('task-state')).toHaveText('completed')
     await expect(page).toHaveTitle('(1) Starling')
+    await expect(page.getByTestId('tasks-count')).toHaveCount(0)
     await openSection(page, 'Inbox')
     const item = page.getByTestId('inbox-item').filter({ hasText: 'Please water the plants' })
     await item.getByRole('textbox', { name: 'Answer' }).fill('Done.')

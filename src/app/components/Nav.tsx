@@ -1,5 +1,6 @@
 import type { ReactNode } from 'react'
 import { useInbox } from '../node/hooks.js'
+import { useAttentionCounts } from '../pwa/AttentionProvider.js'
 import { href, useRoute } from '../routes.js'
 import type { Route } from '../routes.js'
 
@@ -14,6 +15,7 @@ const SECTIONS: Array<{ route: Route, label: string, matches: Array<Route['name'
 export function Nav (): ReactNode {
   const route = useRoute()
   const waiting = useInbox().data?.length ?? 0
+  const { unseenAnswers } = useAttentionCounts()
   return (
     <nav className="nav" aria-label="Sections">
       {SECTIONS.map(section => (
@@ -21,6 +23,9 @@ export function Nav (): ReactNode {
           {section.label}
           {section.route.name === 'inbox' && waiting > 0 && (
             <span className="count" data-testid="inbox-count" aria-label={`${waiting} waiting`}>{waiting}</span>
+          )}
+          {section.route.name === 'tasks' && unseenAnswers > 0 && (
+            <span className="count" data-testid="tasks-count" aria-label={`${unseenAnswers} new ${unseenAnswers === 1 ? 'answer' : 'answers'}`}>{unseenAnswers}</span>
           )}
         </a>
       ))}
