@@ -238,6 +238,24 @@ describe('a relay in private mode', () => {
     expect(relay.registry.registry.get(m.id)).toBeUndefined()
   })
 
+  it('takes an admin\'s revocation, and refuses one for a mesh it does not serve', async () => {
+    const mesh = await testMesh()
+    const other = await testMesh('other')
+    const relay = await privateRelay([mesh])
+    const admin = await mesh.member(await mesh.invite({ role: 'admin' }))
+    const m = await mesh.member()
+    const member = await peer(relay, { key: m.key, credentials: [m.credential] })
+    expect(await member.reserve()).toBe(HopStatus.OK)
+    const adminPeer = await peer(relay, { key: admin.key, credentials: [admin.credential] })
+    const rpc = await adminPeer.mesh()
+    const foreign = await revoke(other.owner.key, undefined, other.meshId, { member: m.id })
+    expect((await refusal(rpc.request(MeshMethod.Revoke, { revocation: foreign }))).data).toEqual({ reason: 'wrong-mesh' })
+    const gone = disconnectedFrom(member.node, relay)
+    await rpc.request(MeshMethod.Revoke, { revocation: await revoke(admin.key, admin.credential, mesh.meshId, { member: m.id }) })
+    await gone
+    expect(relay.node.services.relay.reservations.has(member.node.peerId)).toBe(false)
+  })
+
   it('revoking an invite removes every member it admitted', async () => {
     const mesh = await testMesh()
     const relay = await privateRelay([mesh])
