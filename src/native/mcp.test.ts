@@ -150,7 +150,9 @@ describe('starling mcp, with a relay and two peers in processes of their own', (
     expect(question).toMatchObject({ state: 'TASK_STATE_INPUT_REQUIRED', text: 'in which base?' })
     const failed = await callTool(clientA, 'respond_task', { taskId: entry?.taskId, text: 'cannot count', state: 'failed' })
     expect(json(failed)).toMatchObject({ state: 'TASK_STATE_FAILED' })
-    expect(json(await callTool(clientB, 'wait_task', { taskId: sent.taskId, timeoutSeconds: 20 }))).toMatchObject({ state: 'TASK_STATE_FAILED' })
+    // B has not replied, so its copy is still input-required (which wait_task returns at once)
+    // until A's push of the failure arrives
+    await expect.poll(async () => json<{ state: string }>(await callTool(clientB, 'get_task', { taskId: sent.taskId })).state, { timeout: 20_000 }).toBe('TASK_STATE_FAILED')
   }, 60_000)
 
   it('reports an unknown task, bad input and a missing daemon as tool errors', async () => {
