@@ -11,10 +11,8 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { MeshCredentialError, meshOwner, verifyCredential, verifyRevocation } from '../../src/core/mesh/credentials.js'
+import { inviteOf, MeshCredentialError, meshOwner, verifyCredential, verifyRevocation } from '../../src/core/mesh/credentials.js'
 import type { CredentialBundle, Membership, MeshRefusal, RevocationPayload } from '../../src/core/mesh/credentials.js'
-import { openJson } from '../../src/core/identity/signed-json.js'
-import { fromString } from 'uint8arrays'
 import type { RelayLogger } from '../logger.js'
 
 /** File (in the data directory) holding the revocations the relay knows. */
@@ -40,17 +38,6 @@ export class MeshAccessError extends Error {
     super(message, options)
     this.reason = reason
   }
-}
-
-/**
- * The invite statement as credentials.ts seals it. Only read here to learn an invite's `maxUses`
- * after verifyCredential has checked the whole chain (credentials.ts keeps its kinds private).
- */
-const INVITE_KIND = {
-  domain: 'starling-mesh-invite',
-  codec: new TextEncoder().encode('/starling/starling-mesh-invite/1'),
-  maxBytes: 4 * 1024,
-  name: 'invite'
 }
 
 type Target = RevocationPayload['target']
@@ -294,16 +281,7 @@ function targetKey (target: Target): string {
   return 'member' in target ? `member:${target.member}` : `invite:${target.invite}`
 }
 
-/** The maxUses of the invite a (verified) credential came from: the first statement of its proof. */
+/** The maxUses of the invite a (verified) credential came from, if an invite key signed it. */
 async function inviteMaxUses (bundle: CredentialBundle): Promise<number | undefined> {
-  const invite = bundle.proof[0]
-  if (invite == null) return undefined
-  try {
-    const opened = await openJson(INVITE_KIND, fromString(invite, 'base64url'))
-    const maxUses = (opened.payload as { maxUses?: unknown }).maxUses
-    return typeof maxUses === 'number' ? maxUses : undefined
-  } catch {
-    // signed by an admin, not an invite key: the proof starts with the admin's credential
-    return undefined
-  }
+  return (await inviteOf(bundle))?.maxUses
 }

@@ -352,7 +352,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
         (this.failedAt.get(a.peerId) ?? 0) - (this.failedAt.get(b.peerId) ?? 0))
     const tried: string[] = []
     for (const candidate of candidates) {
-      const record = await this.send(candidate.peerId, content, options)
+      // the agent's policy may allow a skill to some senders only: the task says which it asks for
+      const record = await this.send(candidate.peerId, content, { ...options, metadata: { ...options.metadata, skill } })
       if (record.delivery !== 'queued') {
         this.failedAt.delete(candidate.peerId)
         return record

@@ -20,10 +20,16 @@ describe('sending a task by skill', () => {
     await relay.stop()
   })
 
+  /** The skill each agent's tasks said they ask for (message metadata), by agent name. */
+  const asked = new Map<string, unknown[]>()
+
   async function agent (name: string): Promise<StarlingPeer> {
     const peer = await testPeer(relay, {
       defaultProfile: { name, description: '', skills: [{ id: 'translate' }] },
-      handler: async (task) => ({ kind: 'completed', text: `${name}: ${task.text}` })
+      handler: async (task) => {
+        asked.set(name, [...asked.get(name) ?? [], task.message.metadata?.skill])
+        return { kind: 'completed', text: `${name}: ${task.text}` }
+      }
     })
     peers.push(peer)
     await untilPublished(peer)
@@ -43,6 +49,8 @@ describe('sending a task by skill', () => {
     expect(record.peerId).toBe(second.peerId)
     const done = await sender.waitFor(record.id)
     expect(textOf(done.task.artifacts?.[0]?.parts)).toBe('second: bonjour')
+    // the task says which skill it asks for: an agent's policy may allow it to some senders only
+    expect(asked.get('second')).toEqual(['translate'])
 
     const given = (await sender.tasks({ direction: 'outbound', peerId: first.peerId }))
     expect(given).toHaveLength(1)

@@ -236,6 +236,23 @@ export async function readInvite (token: InviteToken, context: VerifyContext = {
   return invite
 }
 
+/**
+ * The invite a credential came from, when its signer is an invite key (the first statement of
+ * its proof is then that invite); undefined when an owner or admin signed it directly. Call it on
+ * a bundle verifyCredential() accepted: it reads, it does not verify.
+ */
+export async function inviteOf (bundle: CredentialBundle): Promise<InvitePayload | undefined> {
+  const first = bundle.proof[0]
+  if (first == null) return undefined
+  const opened = await tryOpen(INVITE, first)
+  if (opened == null) return undefined
+  try {
+    return checkInvite(opened.payload)
+  } catch {
+    return undefined
+  }
+}
+
 /** Joins with an invite: `member` gets a credential signed by the invite's key. */
 export async function acceptInvite (token: InviteToken, member: string, context: VerifyContext = {}): Promise<CredentialBundle> {
   const invite = await readInvite(token, context)

@@ -85,6 +85,11 @@ export interface SendOptions {
   taskId?: string
   /** How long the task may wait for the agent before it fails, in ms (default 24 h, at most 7 days). */
   ttlMs?: number
+  /**
+   * The message's A2A metadata, e.g. `{ skill }`: the skill the task asks for, which an agent's
+   * policy may allow or deny (src/core/mesh/policy.ts). A send by skill sets it.
+   */
+  metadata?: Record<string, unknown>
   signal?: AbortSignal
 }
 
@@ -182,7 +187,7 @@ export class OutboundTasks {
       throw new InvalidInputError(`the TTL must be between 1 ms and ${MAX_TASK_TTL_MS / 3_600_000} h`)
     }
     const now = Date.now()
-    const message: MessageJson = { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts }
+    const message: MessageJson = { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts, ...(options.metadata != null ? { metadata: options.metadata } : {}) }
     let record: TaskRecord | undefined
     if (options.taskId != null) {
       const taskId = options.taskId
