@@ -19,6 +19,8 @@ import { AgentsScreen } from './screens/AgentsScreen.js'
 import { InboxScreen, preloadScreens, ProfileScreen, RelayScreen, SendTaskScreen, TasksScreen, TaskView } from './screens/lazy.js'
 
 const UpdatePrompt = lazy(async () => ({ default: (await import('./pwa/UpdatePrompt.js')).UpdatePrompt }))
+// only an invite link opens it: not worth a place in the preloaded screens
+const JoinMeshScreen = lazy(async () => ({ default: (await import('./screens/JoinMeshScreen.js')).JoinMeshScreen }))
 
 export function App (): ReactNode {
   return (
@@ -53,6 +55,7 @@ function Screen (): ReactNode {
     case 'inbox': return <InboxScreen />
     case 'profile': return <ProfileScreen />
     case 'relay': return <RelayScreen />
+    case 'join': return <JoinMeshScreen key={route.token} token={route.token} />
   }
 }
 

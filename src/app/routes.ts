@@ -1,6 +1,9 @@
 /**
  * Screens live in the URL's hash (`#/tasks/outbound/<id>`), so a reload, the back button and a
  * home-screen launch land where the person was, and the relay needs no routes of its own.
+ *
+ * An invite to a private mesh is `#join=<token>` (the form src/core/mesh/credentials.ts and the
+ * CLI's links use): the token stays in the fragment, which the browser never sends to the relay.
  */
 import { useSyncExternalStore } from 'react'
 import type { TaskDirection } from '../core/store/types.js'
@@ -13,8 +16,10 @@ export type Route =
   | { name: 'inbox' }
   | { name: 'profile' }
   | { name: 'relay' }
+  | { name: 'join', token: string }
 
 export function parseRoute (hash: string): Route {
+  if (hash.startsWith('#join=')) return { name: 'join', token: safeDecode(hash.slice('#join='.length)) }
   const parts = hash.replace(/^#\/?/, '').split('/').map(p => safeDecode(p))
   const [first, second, third] = parts
   switch (first) {
@@ -39,6 +44,7 @@ export function href (route: Route): string {
     case 'inbox': return '#/inbox'
     case 'profile': return '#/profile'
     case 'relay': return '#/relay'
+    case 'join': return `#join=${encodeURIComponent(route.token)}`
   }
 }
 

@@ -1,9 +1,10 @@
 /**
- * PeerStorage over IndexedDB (with `idb`): the browser peer's identity, profile, tasks and agent
- * directory, kept across reloads. See ./schema.ts for the stores and indexes.
+ * PeerStorage over IndexedDB (with `idb`): the browser peer's identity, profile, tasks, agent
+ * directory and private meshes, kept across reloads. See ./schema.ts for the stores and indexes.
  */
 import { openDB } from 'idb'
 import type { AgentProfile } from '../../core/a2a/binding.js'
+import type { MeshData, MeshStore } from '../../core/mesh/store.js'
 import { compareRecords, matchesQuery } from '../../core/store/types.js'
 import type { AgentDirectoryStore, KnownAgent, PeerStorage, TaskDirection, TaskQuery, TaskRecord, TaskRecordStore, ValueStore } from '../../core/store/types.js'
 import { DB_NAME, DB_VERSION, SINGLETON_KEY, TASK_INDEXES, upgrade } from './schema.js'
@@ -11,8 +12,16 @@ import type { StarlingDatabase, StarlingDB } from './schema.js'
 
 const DIRECTIONS: readonly TaskDirection[] = ['inbound', 'outbound']
 
-/** Opens (creating or migrating as needed) the database `name` and returns a PeerStorage on it. */
-export async function openIdbStorage (name = DB_NAME): Promise<PeerStorage> {
+/**
+ * The browser's storage: PeerStorage plus the MeshStore the peer is created with (meshes are not
+ * part of core's PeerStorage: a native peer keeps them in a file of their own).
+ */
+export interface BrowserPeerStorage extends PeerStorage {
+  meshes: MeshStore
+}
+
+/** Opens (creating or migrating as needed) the database `name` and returns the storage on it. */
+export async function openIdbStorage (name = DB_NAME): Promise<BrowserPeerStorage> {
   const db = await openDB<StarlingDB>(name, DB_VERSION, {
     upgrade,
     // a newer version of the app (another tab) wants to migrate: let it, this tab reloads later
@@ -29,6 +38,11 @@ export async function openIdbStorage (name = DB_NAME): Promise<PeerStorage> {
     profile: singleton(db, 'profile'),
     tasks: new IdbTaskRecordStore(db),
     agents: new IdbAgentDirectory(db),
+    meshes: {
+      load: async () => (await db.get('meshes', SINGLETON_KEY)) ?? { meshes: [], invites: [], revocations: [] },
+      // one put in one transaction: IndexedDB keeps the old value or the new, never half of it
+      save: async (data: MeshData) => { await db.put('meshes', data, SINGLETON_KEY) }
+    },
     close: async () => { db.close() }
   }
 }

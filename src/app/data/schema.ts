@@ -9,6 +9,7 @@
 import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import type { TaskStateName } from '../../core/a2a/json.js'
+import type { MeshData } from '../../core/mesh/store.js'
 import type { KnownAgent, TaskDirection, TaskRecord } from '../../core/store/types.js'
 
 export const DB_NAME = 'starling'
@@ -57,6 +58,11 @@ export interface StarlingDB extends DBSchema {
   }
   /** The agent directory, by PeerID. */
   agents: { key: string, value: KnownAgent }
+  /**
+   * The private meshes this peer is in, the invites it issued and the revocations it signed, as
+   * one value under SINGLETON_KEY: the MeshStore writes them whole, so one put is atomic.
+   */
+  meshes: { key: string, value: MeshData }
 }
 
 export type StarlingDatabase = IDBPDatabase<StarlingDB>
@@ -80,6 +86,10 @@ const MIGRATIONS: readonly Migration[] = [
   // 1 → 2: the outbox index (records of version 1 have no outbox, so none is missed)
   (_db, tx) => {
     tx.objectStore('tasks').createIndex(TASK_INDEXES.byOutbox, ['outboxAt', 'updatedAt', 'id'])
+  },
+  // 2 → 3: private meshes (a browser of version 2 is in none, so the store starts empty)
+  (db) => {
+    db.createObjectStore('meshes')
   }
 ]
 

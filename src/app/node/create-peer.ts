@@ -11,6 +11,7 @@ import { webSockets } from '@libp2p/websockets'
 import { coalescing } from '../../core/node/coalesce.js'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import { STARLING_VERSION } from '../../core/node/create-node.js'
+import type { MeshStore } from '../../core/mesh/store.js'
 import { StarlingPeer } from '../../core/peer.js'
 import type { PeerStorage } from '../../core/store/types.js'
 import type { TaskHandler } from '../../core/tasks/executor.js'
@@ -39,10 +40,15 @@ export interface BrowserPeerOptions {
   directUpgrade?: boolean
 }
 
-export async function createBrowserPeer (storage: PeerStorage, origin: string, options: BrowserPeerOptions = {}): Promise<StarlingPeer> {
+/**
+ * `storage.meshes`, when there (openIdbStorage's storage has it), keeps the private meshes across
+ * reloads; without it they live in memory only.
+ */
+export async function createBrowserPeer (storage: PeerStorage & { meshes?: MeshStore }, origin: string, options: BrowserPeerOptions = {}): Promise<StarlingPeer> {
   const relayInfo = new RelayChoice({ origin, extra: () => extraRelays.get() })
   return await StarlingPeer.create({
     storage,
+    meshStore: storage.meshes,
     transports: [
       // one WebSocket frame per encrypted message, not two (src/core/node/coalesce.ts)
       coalescing(webSockets()),

@@ -2,9 +2,13 @@
  * The hooks components use: queries that read from the peer (kept fresh by ./events.ts) and
  * mutations that act through it. Use them below <PeerGate>.
  */
-import { useMutation, useQuery } from '@tanstack/react-query'
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
 import type { UseMutationResult, UseQueryResult } from '@tanstack/react-query'
 import type { AgentProfile } from '../../core/a2a/binding.js'
+import type * as MeshCredentials from '../../core/mesh/credentials.js'
+import type { InvitePayload, MeshRole } from '../../core/mesh/credentials.js'
+import type { InviteResult, MeshInfo, RevokeResult } from '../../core/mesh/service.js'
+import type { IssuedInvite } from '../../core/mesh/store.js'
 import type { RelayStatus } from '../../core/node/relay-link.js'
 import type { PeerConnectionInfo, RegistryStatus } from '../../core/peer.js'
 import type { AgentEntry } from '../../core/registry/protocol.js'
@@ -141,4 +145,106 @@ export function useCancelTask (): UseMutationResult<TaskRecord, Error, { taskId:
 export function useSetProfile (): UseMutationResult<void, Error, AgentProfile> {
   const peer = usePeer()
   return useMutation({ mutationFn: async (profile) => { await peer.setProfile(profile) } })
+}
+
+/** Every mesh query's key starts with this (the peer emits no mesh events: mutations refresh them). */
+function meshKey (peerId: string): readonly unknown[] {
+  return [...queryKeys(peerId).all, 'meshes']
+}
+
+/** The private meshes this peer is in (held in memory by the peer, read from its store at start). */
+export function useMeshes (): UseQueryResult<MeshInfo[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: [...meshKey(peer.peerId), 'list'], queryFn: () => peer.meshes.list(), initialData: () => peer.meshes.list(), ...pushed })
+}
+
+/** An invite this peer issued, and whether it has revoked it since. */
+export interface IssuedInviteState extends IssuedInvite {
+  revoked: boolean
+}
+
+/** The invites this peer issued in `meshId`. */
+export function useMeshInvites (meshId: string): UseQueryResult<IssuedInviteState[]> {
+  const peer = usePeer()
+  const read = (): IssuedInviteState[] => peer.meshes.invites(meshId).map(i => ({ ...i, revoked: peer.meshes.isRevoked(meshId, { invite: i.inviteId }) }))
+  return useQuery({ queryKey: [...meshKey(peer.peerId), 'invites', meshId], queryFn: read, initialData: read, ...pushed })
+}
+
+/** A mutation on the peer's meshes; every mesh query is read again once it is done. */
+function useMeshMutation<T, V> (run: (meshes: ReturnType<typeof usePeer>['meshes'], variables: V) => Promise<T>): UseMutationResult<T, Error, V> {
+  const peer = usePeer()
+  const client = useQueryClient()
+  return useMutation({
+    mutationFn: async (variables: V) => await run(peer.meshes, variables),
+    onSettled: async () => { await client.invalidateQueries({ queryKey: meshKey(peer.peerId) }) }
+  })
+}
+
+export function useCreateMesh (): UseMutationResult<MeshInfo, Error, { name: string }> {
+  return useMeshMutation(async (meshes, { name }) => await meshes.create(name))
+}
+
+export interface InviteRequest {
+  meshId: string
+  role: MeshRole
+  ttlMs: number
+  maxUses?: number
+}
+
+/** Issues an invite; its `token` goes in a link's `#join=`. */
+export function useInviteToMesh (): UseMutationResult<InviteResult, Error, InviteRequest> {
+  return useMeshMutation(async (meshes, { meshId, ...options }) => await meshes.invite(meshId, options))
+}
+
+export function useJoinMesh (): UseMutationResult<MeshInfo, Error, { token: string }> {
+  return useMeshMutation(async (meshes, { token }) => await meshes.join(token))
+}
+
+export function useLeaveMesh (): UseMutationResult<MeshInfo, Error, { meshId: string }> {
+  return useMeshMutation(async (meshes, { meshId }) => await meshes.leave(meshId))
+}
+
+/** Revokes an invite this peer issued; the result says whether the relay took it too. */
+export function useRevokeInvite (): UseMutationResult<RevokeResult, Error, { meshId: string, inviteId: string }> {
+  return useMeshMutation(async (meshes, { meshId, inviteId }) => await meshes.revoke(meshId, { invite: inviteId }))
+}
+
+/** What an invite offers, checked (signatures, expiry), and who issued it. */
+export interface InviteSummary {
+  invite: InvitePayload
+  /** The PeerID that signed the invite: the mesh's owner or one of its admins. */
+  issuer: string
+  issuerRole: 'owner' | 'admin'
+}
+
+/**
+ * Reads and checks an invite token without joining. Fails with the MeshCredentialError that
+ * says why (its `reason`) when the token is bad, tampered with or expired; never retried.
+ */
+export function useReadInvite (token: string): UseQueryResult<InviteSummary> {
+  const peer = usePeer()
+  return useQuery({
+    queryKey: [...meshKey(peer.peerId), 'read-invite', token],
+    queryFn: async () => {
+      const invite = await peer.meshes.readInvite(token)
+      return { invite, ...await inviteIssuer(token, invite) }
+    },
+    retry: false,
+    staleTime: Number.POSITIVE_INFINITY
+  })
+}
+
+/** The credentials module is loaded here only when an invite is read (it is in the peer's chunk anyway). */
+const credentials = async (): Promise<typeof MeshCredentials> => await import('../../core/mesh/credentials.js')
+
+/**
+ * Who signed an invite that readInvite accepted: the owner when it carries no proof, else the
+ * admin whose credential is the proof's first statement (verified again here to read its member).
+ */
+async function inviteIssuer (token: string, invite: InvitePayload): Promise<Pick<InviteSummary, 'issuer' | 'issuerRole'>> {
+  const { decodeInviteToken, meshOwner, verifyCredential } = await credentials()
+  const [admin, ...rest] = decodeInviteToken(token).proof
+  if (admin == null) return { issuer: meshOwner(invite.meshId), issuerRole: 'owner' }
+  const membership = await verifyCredential({ credential: admin, proof: rest })
+  return { issuer: membership.member, issuerRole: 'admin' }
 }

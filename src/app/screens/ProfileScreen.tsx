@@ -4,6 +4,7 @@ import { parseSkillList } from '../../core/a2a/binding.js'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import { errorMessage } from '../../core/errors.js'
 import { IdentitySection } from '../components/IdentitySection.js'
+import { MeshesSection } from '../components/MeshesSection.js'
 import { NotificationSetting } from '../components/NotificationSetting.js'
 import { usePeerId, useProfile, useSetProfile } from '../node/hooks.js'
 
@@ -32,6 +33,7 @@ export function ProfileScreen (): ReactNode {
       {save.isSuccess && <p role="status" className="ok">Saved and published.</p>}
       {save.error != null && <p role="alert" className="error">Not saved: {errorMessage(save.error)}</p>}
       <NotificationSetting />
+      <MeshesSection />
       <IdentitySection />
     </section>
   )

@@ -1,0 +1,228 @@
+/**
+ * The private meshes this peer is in (src/core/mesh): each with its name, our role and when our
+ * credential lapses; creating one; and, where we own or administer it, invites (a link and its
+ * QR code, which carry the invite's key: anyone holding them may join until it expires), revoking
+ * the invites we issued, and leaving. Everything goes through the mesh hooks of ../node/hooks.ts.
+ */
+import { useEffect, useId, useState } from 'react'
+import type { FormEvent, ReactNode } from 'react'
+import { errorMessage } from '../../core/errors.js'
+import type { MeshInfo } from '../../core/mesh/service.js'
+import { formatTime, isoTime } from '../model/format.js'
+import { INVITE_DURATIONS, inviteLink, meshErrorText } from '../model/meshes.js'
+import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite } from '../node/hooks.js'
+
+const ROLE_LABELS: Record<MeshInfo['role'], string> = { owner: 'owner', admin: 'admin', member: 'member' }
+
+export function MeshesSection (): ReactNode {
+  const meshes = useMeshes().data ?? []
+  const id = useId()
+  return (
+    <section className="card meshes" aria-labelledby={`${id}-title`} data-testid="meshes">
+      <h3 id={`${id}-title`}>Meshes</h3>
+      <p className="muted">
+        A private mesh is a group of peers that trust each other. Once this browser is in a mesh, it accepts tasks
+        only from members of its meshes; in none, it accepts them from anyone.
+      </p>
+      {meshes.length === 0
+        ? <p data-testid="no-meshes">This browser is in no mesh.</p>
+        : (
+          <ul className="mesh-list">
+            {meshes.map(mesh => <MeshItem key={mesh.meshId} mesh={mesh} />)}
+          </ul>
+          )}
+      <CreateMesh />
+    </section>
+  )
+}
+
+function MeshItem ({ mesh }: { mesh: MeshInfo }): ReactNode {
+  const id = useId()
+  const manages = mesh.role === 'owner' || mesh.role === 'admin'
+  return (
+    <li className="mesh" data-testid="mesh-item" data-mesh-id={mesh.meshId} data-role={mesh.role}>
+      <p className="mesh-head">
+        <strong id={`${id}-name`} data-testid="mesh-name">{mesh.name}</strong>
+        {' '}<span className="badge" data-testid="mesh-role">{ROLE_LABELS[mesh.role]}</span>
+      </p>
+      <p className="muted">
+        Until <time dateTime={isoTime(mesh.expiresAt)}>{formatTime(mesh.expiresAt)}</time>
+        {' · '}<code className="mesh-id" title={mesh.meshId}>{mesh.meshId}</code>
+      </p>
+      {manages && <InviteForm mesh={mesh} />}
+      {manages && <IssuedInvites mesh={mesh} />}
+      <LeaveMesh mesh={mesh} />
+    </li>
+  )
+}
+
+function CreateMesh (): ReactNode {
+  const create = useCreateMesh()
+  const [name, setName] = useState('')
+  const id = useId()
+  const submit = (event: FormEvent): void => {
+    event.preventDefault()
+    const chosen = name.trim()
+    if (chosen === '') return
+    create.mutate({ name: chosen }, { onSuccess: () => { setName('') } })
+  }
+  return (
+    <form className="stack" onSubmit={submit} aria-label="Create a mesh">
+      <label htmlFor={`${id}-name`}>New mesh's name</label>
+      <input id={`${id}-name`} value={name} onChange={(e) => { setName(e.target.value) }} maxLength={128} required />
+      <div className="actions">
+        <button type="submit" disabled={create.isPending || name.trim() === ''}>{create.isPending ? 'Creating…' : 'Create mesh'}</button>
+      </div>
+      {create.isSuccess && <p role="status" className="ok">Created “{create.data.name}”: you own it.</p>}
+      {create.error != null && <p role="alert" className="error">Not created: {meshErrorText(create.error)}</p>}
+    </form>
+  )
+}
+
+function InviteForm ({ mesh }: { mesh: MeshInfo }): ReactNode {
+  const invite = useInviteToMesh()
+  const id = useId()
+  const [role, setRole] = useState<'member' | 'admin'>('member')
+  const [ttlMs, setTtlMs] = useState(INVITE_DURATIONS[2]?.ms ?? 7 * 24 * 60 * 60 * 1000)
+  const [uses, setUses] = useState('')
+  const submit = (event: FormEvent): void => {
+    event.preventDefault()
+    const maxUses = uses.trim() === '' ? undefined : Number(uses)
+    invite.mutate({ meshId: mesh.meshId, role, ttlMs, ...(maxUses != null ? { maxUses } : {}) })
+  }
+  return (
+    <details>
+      <summary>Invite to {mesh.name}</summary>
+      <form className="stack" onSubmit={submit} aria-label={`Invite to ${mesh.name}`}>
+        <label htmlFor={`${id}-role`}>Role</label>
+        <select id={`${id}-role`} value={role} onChange={(e) => { setRole(e.target.value === 'admin' ? 'admin' : 'member') }}>
+          <option value="member">member</option>
+          <option value="admin">admin (may invite and revoke too)</option>
+        </select>
+        <label htmlFor={`${id}-ttl`}>Valid for</label>
+        <select id={`${id}-ttl`} value={ttlMs} onChange={(e) => { setTtlMs(Number(e.target.value)) }}>
+          {INVITE_DURATIONS.map(d => <option key={d.ms} value={d.ms}>{d.label}</option>)}
+        </select>
+        <label htmlFor={`${id}-uses`}>Peers who may join with it</label>
+        <input id={`${id}-uses`} type="number" inputMode="numeric" min={1} step={1} value={uses}
+          onChange={(e) => { setUses(e.target.value) }} aria-describedby={`${id}-uses-help`} />
+        <p id={`${id}-uses-help`} className="muted">Empty: any number until it expires.</p>
+        <div className="actions">
+          <button type="submit" disabled={invite.isPending}>{invite.isPending ? 'Signing…' : 'Make invite link'}</button>
+        </div>
+        {invite.error != null && <p role="alert" className="error">No invite: {meshErrorText(invite.error)}</p>}
+      </form>
+      {invite.data != null && <InviteLink key={invite.data.inviteId} link={inviteLink(window.location.origin, invite.data.token)} expiresAt={invite.data.expiresAt} />}
+    </details>
+  )
+}
+
+/** The invite's link, a copy button and its QR code (drawn as in ./JoinLink.tsx). */
+function InviteLink ({ link, expiresAt }: { link: string, expiresAt: number }): ReactNode {
+  const [qr, setQr] = useState<string>()
+  const [error, setError] = useState<string>()
+  const [copied, setCopied] = useState(false)
+
+  useEffect(() => {
+    let current = true
+    // the QR encoder loads only when an invite is made
+    import('qrcode')
+      .then(async ({ toString }) => await toString(link, { type: 'svg', errorCorrectionLevel: 'L', margin: 2 }))
+      .then((svg) => { if (current) setQr(`data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`) })
+      .catch((err: unknown) => { if (current) setError(`no QR code: ${errorMessage(err)}`) })
+    return () => { current = false }
+  }, [link])
+
+  const copy = async (): Promise<void> => {
+    try {
+      await navigator.clipboard.writeText(link)
+      setCopied(true)
+    } catch (err) {
+      setError(`cannot copy: ${errorMessage(err)}; select the link instead`)
+    }
+  }
+
+  return (
+    <div className="invite join" data-testid="invite-link">
+      <p className="muted">
+        Anyone with this link or QR code can join until <time dateTime={isoTime(expiresAt)}>{formatTime(expiresAt)}</time>: send it only to
+        whom you mean to let in.
+      </p>
+      {qr != null && <img className="qr" src={qr} width={240} height={240} alt="QR code of the invite link" data-testid="invite-qr" />}
+      <p><a href={link} data-testid="invite-url">{link}</a></p>
+      <div className="actions">
+        <button type="button" onClick={() => { void copy() }}>{copied ? 'Copied' : 'Copy invite link'}</button>
+      </div>
+      {error != null && <p role="alert" className="error">{error}</p>}
+    </div>
+  )
+}
+
+function IssuedInvites ({ mesh }: { mesh: MeshInfo }): ReactNode {
+  const invites = useMeshInvites(mesh.meshId).data ?? []
+  const revoke = useRevokeInvite()
+  if (invites.length === 0 && revoke.data == null) return null
+  return (
+    <div className="issued">
+      {invites.length > 0 && (
+        <>
+          <p className="muted">Invites you issued:</p>
+          <ul className="issued-list">
+            {invites.map(i => (
+              <li key={i.inviteId} data-testid="issued-invite" data-invite-id={i.inviteId}>
+                <span>
+                  <code>{i.inviteId.slice(0, 8)}</code> {i.role}, until <time dateTime={isoTime(i.expiresAt)}>{formatTime(i.expiresAt)}</time>
+                  {i.maxUses != null && `, ${i.maxUses} peer(s)`}
+                </span>
+                {i.revoked
+                  ? <span className="badge" data-testid="invite-revoked">revoked</span>
+                  : (
+                    <button type="button" className="secondary small" disabled={revoke.isPending}
+                      aria-label={`Revoke invite ${i.inviteId}`}
+                      onClick={() => { revoke.mutate({ meshId: mesh.meshId, inviteId: i.inviteId }) }}>
+                      Revoke
+                    </button>
+                    )}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      {revoke.data != null && (
+        <p role="status" className={revoke.data.relayAccepted ? 'ok' : 'warn'} data-testid="revoke-result">
+          {revoke.data.relayAccepted
+            ? 'Revoked: the relay refuses it from now on.'
+            : `Revoked here, but ${revoke.data.relayError ?? 'the relay did not take the revocation'}.`}
+        </p>
+      )}
+      {revoke.error != null && <p role="alert" className="error">Not revoked: {meshErrorText(revoke.error)}</p>}
+    </div>
+  )
+}
+
+function LeaveMesh ({ mesh }: { mesh: MeshInfo }): ReactNode {
+  const leave = useLeaveMesh()
+  const [confirming, setConfirming] = useState(false)
+  return (
+    <div className="actions">
+      {confirming
+        ? (
+          <div className="confirm" role="group" aria-label={`Leave ${mesh.name}?`}>
+            <p className="warn">
+              {mesh.role === 'owner'
+                ? `You own “${mesh.name}”: leaving forgets it and the invites you issued in this browser. Its members stay members until their credentials lapse.`
+                : `Leaving forgets your credential for “${mesh.name}”: you need a new invite to come back.`}
+            </p>
+            <div className="actions">
+              <button type="button" className="danger" disabled={leave.isPending} onClick={() => { leave.mutate({ meshId: mesh.meshId }) }}>
+                Yes, leave {mesh.name}
+              </button>
+              <button type="button" className="secondary" onClick={() => { setConfirming(false) }}>Stay</button>
+            </div>
+          </div>
+          )
+        : <button type="button" className="secondary" onClick={() => { setConfirming(true) }}>Leave {mesh.name}…</button>}
+      {leave.error != null && <p role="alert" className="error">Not left: {meshErrorText(leave.error)}</p>}
+    </div>
+  )
+}
