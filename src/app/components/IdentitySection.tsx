@@ -12,6 +12,7 @@ import { didKeyOf } from '../../core/identity/did-key.js'
 import { exportKeyBackup, importKeyBackup, MIN_PASSPHRASE_LENGTH, readKeyBackup } from '../../core/identity/key-backup.js'
 import type { KeyBackup } from '../../core/identity/key-backup.js'
 import { eraseBrowserPeer } from '../data/erase.js'
+import type { BrowserPeerStorage } from '../data/idb-storage.js'
 import { usePeerHost } from '../node/context.js'
 import { usePeerId } from '../node/hooks.js'
 import { peerTail } from '../model/format.js'
@@ -130,7 +131,12 @@ function ImportKey ({ peerId }: { peerId: string }): ReactNode {
         setError('this backup holds the identity this browser already has')
         return
       }
-      await host.shutDownFor(async (storage) => { await storage.identity.save(privateKeyToProtobuf(key)) })
+      await host.shutDownFor(async (storage) => {
+        await storage.identity.save(privateKeyToProtobuf(key))
+        // credentials name the old PeerID, and meshes it owned need the old key: none of them is
+        // this identity's (the old one can still restore them from its own backup)
+        if ('meshes' in storage) await (storage as BrowserPeerStorage).meshes.save({ meshes: [], invites: [], revocations: [] })
+      })
       window.location.reload()
     } catch (err) {
       setError(errorMessage(err))
@@ -153,8 +159,9 @@ function ImportKey ({ peerId }: { peerId: string }): ReactNode {
               value={passphrase} onChange={(e) => { setPassphrase(e.target.value); setConfirming(false) }} />
             {confirming && (
               <p role="alert" className="warn">
-                This browser becomes {peerTail(backup.peerId)} instead of {peerTail(peerId)}. Its tasks and profile stay;
-                agents that knew {peerTail(peerId)} will not reach you under that PeerID again unless you keep a backup of it.
+                This browser becomes {peerTail(backup.peerId)} instead of {peerTail(peerId)}. Its tasks and profile stay; its
+                private meshes go (their credentials name {peerTail(peerId)}). Agents that knew {peerTail(peerId)} will not
+                reach you under that PeerID again unless you keep a backup of it.
               </p>
             )}
             <div className="actions">
@@ -186,7 +193,7 @@ function ErasePeer (): ReactNode {
   return (
     <details>
       <summary>Erase this peer</summary>
-      <p>Deletes the key, the profile, every task and the agent directory from this browser. The next start is a new peer with a new PeerID.</p>
+      <p>Deletes the key, the profile, every task, the agent directory and the private meshes from this browser. The next start is a new peer with a new PeerID.</p>
       <div className="actions">
         {confirming
           ? (

@@ -181,7 +181,8 @@ function useMeshMutation<T, V> (run: (meshes: ReturnType<typeof usePeer>['meshes
 }
 
 export function useCreateMesh (): UseMutationResult<MeshInfo, Error, { name: string }> {
-  return useMeshMutation(async (meshes, { name }) => await meshes.create(name))
+  // the relay that serves this app is where the mesh meets: its invites say so, for native joiners
+  return useMeshMutation(async (meshes, { name }) => await meshes.create(name, { relays: [window.location.origin] }))
 }
 
 export interface InviteRequest {
