@@ -4,10 +4,11 @@
  * relay serves the app, so its address is the link's origin: opening the link joins the same
  * mesh, and the first task from the phone goes to this browser.
  */
-import { useEffect, useState } from 'react'
+import { useState } from 'react'
 import type { ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
 import { href } from '../routes.js'
+import { useQrCode } from './use-qr-code.js'
 
 /** The link another device opens to join this relay and task this peer. */
 export function joinLink (origin: string, peerId: string): string {
@@ -16,19 +17,10 @@ export function joinLink (origin: string, peerId: string): string {
 
 export function JoinLink ({ peerId }: { peerId: string }): ReactNode {
   const link = joinLink(window.location.origin, peerId)
-  const [qr, setQr] = useState<string>()
-  const [error, setError] = useState<string>()
+  const { src: qr, error: qrError } = useQrCode(link)
+  const [copyError, setError] = useState<string>()
   const [copied, setCopied] = useState(false)
-
-  useEffect(() => {
-    let current = true
-    // the QR encoder loads only when this card is shown: most visits never need it
-    import('qrcode')
-      .then(async ({ toString }) => await toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 }))
-      .then((svg) => { if (current) setQr(`data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`) })
-      .catch((err: unknown) => { if (current) setError(errorMessage(err)) })
-    return () => { current = false }
-  }, [link])
+  const error = copyError ?? qrError
 
   const copy = async (): Promise<void> => {
     try {

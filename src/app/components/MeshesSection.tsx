@@ -4,13 +4,14 @@
  * QR code, which carry the invite's key: anyone holding them may join until it expires), revoking
  * the invites we issued, and leaving. Everything goes through the mesh hooks of ../node/hooks.ts.
  */
-import { useEffect, useId, useState } from 'react'
+import { useId, useState } from 'react'
 import type { FormEvent, ReactNode } from 'react'
 import { errorMessage } from '../../core/errors.js'
 import type { MeshInfo } from '../../core/mesh/service.js'
 import { formatTime, isoTime } from '../model/format.js'
 import { INVITE_DURATIONS, inviteLink, meshErrorText } from '../model/meshes.js'
 import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite } from '../node/hooks.js'
+import { useQrCode } from './use-qr-code.js'
 
 const ROLE_LABELS: Record<MeshInfo['role'], string> = { owner: 'owner', admin: 'admin', member: 'member' }
 
@@ -119,19 +120,11 @@ function InviteForm ({ mesh }: { mesh: MeshInfo }): ReactNode {
 
 /** The invite's link, a copy button and its QR code (drawn as in ./JoinLink.tsx). */
 function InviteLink ({ link, expiresAt }: { link: string, expiresAt: number }): ReactNode {
-  const [qr, setQr] = useState<string>()
-  const [error, setError] = useState<string>()
+  // an invite link is long (it carries the invite and its key): the lowest error correction keeps the code scannable
+  const { src: qr, error: qrError } = useQrCode(link, 'L')
+  const [copyError, setError] = useState<string>()
   const [copied, setCopied] = useState(false)
-
-  useEffect(() => {
-    let current = true
-    // the QR encoder loads only when an invite is made
-    import('qrcode')
-      .then(async ({ toString }) => await toString(link, { type: 'svg', errorCorrectionLevel: 'L', margin: 2 }))
-      .then((svg) => { if (current) setQr(`data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`) })
-      .catch((err: unknown) => { if (current) setError(`no QR code: ${errorMessage(err)}`) })
-    return () => { current = false }
-  }, [link])
+  const error = copyError ?? qrError
 
   const copy = async (): Promise<void> => {
     try {
