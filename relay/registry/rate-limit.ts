@@ -3,6 +3,7 @@
  * the relay's event loop) busy, while normal use — a publish, a renewal every few minutes, a
  * discover every few seconds while a person looks at the agents list — never meets it.
  */
+import { TokenBuckets } from '../../src/core/token-buckets.js'
 
 /** Calls one peer may make per second, sustained. */
 export const DEFAULT_REGISTRY_CALLS_PER_SECOND = 10
@@ -18,35 +19,14 @@ export interface RateLimitInit {
   now?: () => number
 }
 
-export class PeerRateLimit {
-  readonly perSecond: number
-  readonly burst: number
-  private readonly now: () => number
-  private readonly buckets = new Map<string, { tokens: number, at: number }>()
-
+/** Per-peer limits with the registry's defaults (src/core/token-buckets.ts does the counting). */
+export class PeerRateLimit extends TokenBuckets {
   constructor (init: RateLimitInit = {}) {
-    this.perSecond = init.perSecond ?? DEFAULT_REGISTRY_CALLS_PER_SECOND
-    this.burst = init.burst ?? DEFAULT_REGISTRY_CALL_BURST
-    this.now = init.now ?? Date.now
-  }
-
-  /** Takes one call for `peer`: 0 when allowed, else the ms until the next one would be. */
-  take (peer: string): number {
-    const now = this.now()
-    const bucket = this.buckets.get(peer) ?? { tokens: this.burst, at: now }
-    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) * this.perSecond / 1000)
-    bucket.at = now
-    // re-inserted, so the map's order is least recently seen first
-    this.buckets.delete(peer)
-    this.buckets.set(peer, bucket)
-    if (this.buckets.size > MAX_TRACKED_PEERS) {
-      const oldest = this.buckets.keys().next().value
-      if (oldest != null) this.buckets.delete(oldest)
-    }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1
-      return 0
-    }
-    return Math.ceil((1 - bucket.tokens) * 1000 / this.perSecond)
+    super({
+      perSecond: init.perSecond ?? DEFAULT_REGISTRY_CALLS_PER_SECOND,
+      burst: init.burst ?? DEFAULT_REGISTRY_CALL_BURST,
+      maxKeys: MAX_TRACKED_PEERS,
+      now: init.now
+    })
   }
 }

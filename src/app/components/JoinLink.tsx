@@ -4,10 +4,9 @@
  * relay serves the app, so its address is the link's origin: opening the link joins the same
  * mesh, and the first task from the phone goes to this browser.
  */
-import { useState } from 'react'
 import type { ReactNode } from 'react'
-import { errorMessage } from '../../core/errors.js'
 import { href } from '../routes.js'
+import { useCopy } from './use-copy.js'
 import { useQrCode } from './use-qr-code.js'
 
 /** The link another device opens to join this relay and task this peer. */
@@ -17,19 +16,8 @@ export function joinLink (origin: string, peerId: string): string {
 
 export function JoinLink ({ peerId }: { peerId: string }): ReactNode {
   const link = joinLink(window.location.origin, peerId)
-  const { src: qr, error: qrError } = useQrCode(link)
-  const [copyError, setError] = useState<string>()
-  const [copied, setCopied] = useState(false)
-  const error = copyError ?? qrError
-
-  const copy = async (): Promise<void> => {
-    try {
-      await navigator.clipboard.writeText(link)
-      setCopied(true)
-    } catch (err) {
-      setError(`cannot copy: ${errorMessage(err)}`)
-    }
-  }
+  const { src: qr, error } = useQrCode(link)
+  const copied = useCopy(link)
   const canShare = typeof navigator.share === 'function'
 
   return (
@@ -39,9 +27,10 @@ export function JoinLink ({ peerId }: { peerId: string }): ReactNode {
       {qr != null && <img className="qr" src={qr} width={200} height={200} alt={`QR code of ${link}`} data-testid="join-qr" />}
       <p><a href={link} data-testid="join-url">{link}</a></p>
       <div className="actions">
-        <button type="button" onClick={() => { void copy() }}>{copied ? 'Copied' : 'Copy link'}</button>
+        <button type="button" onClick={copied.copy}>{copied.state === 'copied' ? 'Copied' : 'Copy link'}</button>
         {canShare && <button type="button" onClick={() => { navigator.share({ title: 'Join me on Starling', url: link }).catch(() => {}) }}>Share…</button>}
       </div>
+      {copied.state === 'failed' && <p role="alert" className="error">Cannot copy here: select the link instead.</p>}
       {error != null && <p role="alert" className="error">{error}</p>}
     </article>
   )

@@ -6,11 +6,11 @@
  */
 import { useId, useState } from 'react'
 import type { FormEvent, ReactNode } from 'react'
-import { errorMessage } from '../../core/errors.js'
 import type { MeshInfo } from '../../core/mesh/service.js'
 import { formatTime, isoTime } from '../model/format.js'
 import { INVITE_DURATIONS, inviteLink, meshErrorText } from '../model/meshes.js'
 import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite } from '../node/hooks.js'
+import { useCopy } from './use-copy.js'
 import { useQrCode } from './use-qr-code.js'
 
 const ROLE_LABELS: Record<MeshInfo['role'], string> = { owner: 'owner', admin: 'admin', member: 'member' }
@@ -121,19 +121,8 @@ function InviteForm ({ mesh }: { mesh: MeshInfo }): ReactNode {
 /** The invite's link, a copy button and its QR code (drawn as in ./JoinLink.tsx). */
 function InviteLink ({ link, expiresAt }: { link: string, expiresAt: number }): ReactNode {
   // an invite link is long (it carries the invite and its key): the lowest error correction keeps the code scannable
-  const { src: qr, error: qrError } = useQrCode(link, 'L')
-  const [copyError, setError] = useState<string>()
-  const [copied, setCopied] = useState(false)
-  const error = copyError ?? qrError
-
-  const copy = async (): Promise<void> => {
-    try {
-      await navigator.clipboard.writeText(link)
-      setCopied(true)
-    } catch (err) {
-      setError(`cannot copy: ${errorMessage(err)}; select the link instead`)
-    }
-  }
+  const { src: qr, error } = useQrCode(link, 'L')
+  const copied = useCopy(link)
 
   return (
     <div className="invite join" data-testid="invite-link">
@@ -144,8 +133,9 @@ function InviteLink ({ link, expiresAt }: { link: string, expiresAt: number }): 
       {qr != null && <img className="qr" src={qr} width={240} height={240} alt="QR code of the invite link" data-testid="invite-qr" />}
       <p><a href={link} data-testid="invite-url">{link}</a></p>
       <div className="actions">
-        <button type="button" onClick={() => { void copy() }}>{copied ? 'Copied' : 'Copy invite link'}</button>
+        <button type="button" onClick={copied.copy}>{copied.state === 'copied' ? 'Copied' : 'Copy invite link'}</button>
       </div>
+      {copied.state === 'failed' && <p role="alert" className="error">Cannot copy here: select the link instead.</p>}
       {error != null && <p role="alert" className="error">{error}</p>}
     </div>
   )

@@ -4,6 +4,7 @@ import { parseSkillList } from '../../core/a2a/binding.js'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import { errorMessage } from '../../core/errors.js'
 import { IdentitySection } from '../components/IdentitySection.js'
+import { useCopy } from '../components/use-copy.js'
 import { MeshesSection } from '../components/MeshesSection.js'
 import { NotificationSetting } from '../components/NotificationSetting.js'
 import { usePeerId, useProfile, useSetProfile } from '../node/hooks.js'
@@ -86,19 +87,16 @@ function ProfileForm ({ profile, saving, onSave }: { profile: AgentProfile, savi
 /** The URL an ordinary A2A client starts from to reach this peer through the relay. */
 function BridgeCard (): ReactNode {
   const url = bridgeCardUrl(window.location.origin, usePeerId())
-  const [copied, setCopied] = useState<'yes' | 'failed'>()
-  const copy = (): void => {
-    navigator.clipboard.writeText(url).then(() => { setCopied('yes') }, () => { setCopied('failed') })
-  }
+  const copied = useCopy(url)
   return (
     <article className="card" aria-labelledby="bridge-title" data-testid="bridge-card">
       <h3 id="bridge-title">Reachable over HTTP</h3>
       <p className="muted">Your agent card for A2A clients over HTTP (JSON-RPC; the calls go through the relay):</p>
       <p><code data-testid="bridge-card-url">{url}</code></p>
       <div className="actions">
-        <button type="button" onClick={copy}>{copied === 'yes' ? 'Copied' : 'Copy URL'}</button>
+        <button type="button" onClick={copied.copy}>{copied.state === 'copied' ? 'Copied' : 'Copy URL'}</button>
       </div>
-      {copied === 'failed' && <p role="alert" className="error">Cannot copy here: select the URL instead.</p>}
+      {copied.state === 'failed' && <p role="alert" className="error">Cannot copy here: select the URL instead.</p>}
     </article>
   )
 }

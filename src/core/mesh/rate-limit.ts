@@ -3,6 +3,7 @@
  * gets its task rejected with the reason (a rejected task is final: its sender's outbox does not
  * retry it, so a flood costs the flooder its tasks, not the receiver its work).
  */
+import { TokenBuckets } from '../token-buckets.js'
 
 /** Tasks a second one sender may keep sending, on average. */
 export const DEFAULT_TASKS_PER_SECOND = 5
@@ -21,37 +22,24 @@ export interface RateLimitInit {
   now?: () => number
 }
 
-interface Bucket { tokens: number, at: number }
-
 export class SenderRateLimit {
-  readonly perSecond: number
-  readonly burst: number
-  private readonly maxSenders: number
-  private readonly now: () => number
-  // a Map iterates in insertion order: re-inserting on use keeps the oldest first
-  private readonly buckets = new Map<string, Bucket>()
+  private readonly buckets: TokenBuckets
 
   constructor (init: RateLimitInit = {}) {
-    this.perSecond = init.perSecond ?? DEFAULT_TASKS_PER_SECOND
-    this.burst = init.burst ?? DEFAULT_TASK_BURST
-    this.maxSenders = init.maxSenders ?? DEFAULT_MAX_TRACKED_SENDERS
-    this.now = init.now ?? Date.now
+    this.buckets = new TokenBuckets({
+      perSecond: init.perSecond ?? DEFAULT_TASKS_PER_SECOND,
+      burst: init.burst ?? DEFAULT_TASK_BURST,
+      maxKeys: init.maxSenders ?? DEFAULT_MAX_TRACKED_SENDERS,
+      now: init.now
+    })
   }
+
+  get perSecond (): number { return this.buckets.perSecond }
+  get burst (): number { return this.buckets.burst }
 
   /** Takes one token of `sender`'s bucket; the reason it cannot when it is empty. */
   take (sender: string): string | undefined {
-    const now = this.now()
-    const bucket = this.buckets.get(sender) ?? { tokens: this.burst, at: now }
-    this.buckets.delete(sender)
-    bucket.tokens = Math.min(this.burst, bucket.tokens + (now - bucket.at) / 1000 * this.perSecond)
-    bucket.at = now
-    this.buckets.set(sender, bucket)
-    if (this.buckets.size > this.maxSenders) {
-      const oldest = this.buckets.keys().next().value
-      if (oldest != null) this.buckets.delete(oldest)
-    }
-    if (bucket.tokens < 1) return `rate limit: more than ${this.burst} tasks at once or ${this.perSecond} a second from ${sender}; try again later`
-    bucket.tokens -= 1
-    return undefined
+    if (this.buckets.take(sender) === 0) return undefined
+    return `rate limit: more than ${this.burst} tasks at once or ${this.perSecond} a second from ${sender}; try again later`
   }
 }
