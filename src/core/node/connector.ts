@@ -253,20 +253,7 @@ export class PeerConnector {
 
   /** A direct connection to `peerId`, else the circuit where `bytes` fit with the most to spare. */
   private fitting (peerId: string, bytes: number): Connection | undefined {
-    let best: Connection | undefined
-    let bestRemaining = -1
-    for (const c of this.node.getConnections(this.peer(peerId))) {
-      if (c.status !== 'open') continue
-      const allowance = allowanceFor(c)
-      if (allowance == null) return c
-      if (allowance.exhausted || allowance.shortfall(bytes) != null) continue
-      const remaining = allowance.remainingBytes() ?? Number.POSITIVE_INFINITY
-      if (remaining > bestRemaining) {
-        best = c
-        bestRemaining = remaining
-      }
-    }
-    return best
+    return this.best(peerId, allowance => allowance.shortfall(bytes) == null)
   }
 
   /** The open client for `key` when it runs on `connection`, else a new stream on it. */
@@ -324,15 +311,18 @@ export class PeerConnector {
     return id
   }
 
-  /** A direct connection, else the relayed one with the most left; spent circuits do not count. */
-  private best (peerId: string): Connection | undefined {
+  /**
+   * A direct connection, else the relayed one with the most left that `fits` accepts; spent
+   * circuits do not count.
+   */
+  private best (peerId: string, fits: (allowance: TransferAllowance) => boolean = () => true): Connection | undefined {
     let best: Connection | undefined
     let bestRemaining = -1
     for (const c of this.node.getConnections(this.peer(peerId))) {
       if (c.status !== 'open') continue
       const allowance = allowanceFor(c)
       if (allowance == null) return c
-      if (allowance.exhausted) continue
+      if (allowance.exhausted || !fits(allowance)) continue
       const remaining = allowance.remainingBytes() ?? Number.POSITIVE_INFINITY
       if (remaining > bestRemaining) {
         best = c
