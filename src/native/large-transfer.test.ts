@@ -46,6 +46,12 @@ function answerText (result: Task | Message): string | undefined {
   return content?.$case === 'text' ? content.value : undefined
 }
 
+/** The sha256 of the first file part of a message, if it has one. */
+function fileHash (parts: Array<{ raw?: string }>): string | undefined {
+  const raw = parts.find(p => p.raw != null)?.raw
+  return raw == null ? undefined : sha256(Buffer.from(raw, 'base64'))
+}
+
 describe('large transfers between native peers through a real relay', () => {
   let relay: RunningRelay | undefined
   const peers: StarlingPeer[] = []
@@ -66,6 +72,17 @@ describe('large transfers between native peers through a real relay', () => {
     return { agent, sender, client: await sender.client(agent.peerId) }
   }
 
+  /** A handler that stores the hash of the file it is sent (`received`) and answers "stored". */
+  function storing (): { handler: NonNullable<Parameters<typeof testPeer>[1]['handler']>, received?: string } {
+    const store: { handler: NonNullable<Parameters<typeof testPeer>[1]['handler']>, received?: string } = {
+      handler: async (task) => {
+        store.received = fileHash(task.message.parts)
+        return { kind: 'completed', text: 'stored' }
+      }
+    }
+    return store
+  }
+
   function circuits (from: StarlingPeer, to: StarlingPeer): Connection[] {
     return from.node.getConnections(peerIdFromString(to.peerId)).filter(c => c.limits != null)
   }
@@ -77,8 +94,7 @@ describe('large transfers between native peers through a real relay', () => {
     const answer = randomBytes(25 * MiB)
     let received: string | undefined
     const { agent, sender, client } = await pair(async (task) => {
-      const raw = task.message.parts.find(p => p.raw != null)?.raw
-      received = raw == null ? undefined : sha256(Buffer.from(raw, 'base64'))
+      received = fileHash(task.message.parts)
       return { kind: 'completed', parts: [{ raw: bytesToBase64(answer), mediaType: 'application/octet-stream', filename: 'answer.bin' }] }
     })
 
@@ -176,15 +192,8 @@ describe('large transfers between native peers through a real relay', () => {
 
   it('sends a message too large for the relay over a direct connection when there is one', async () => {
     relay = await testRelay({ relayDataLimit: 128 * KiB })
-    let received: string | undefined
-    const agent = await testPeer(relay, {
-      listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'],
-      handler: async (task) => {
-        const raw = task.message.parts.find(p => p.raw != null)?.raw
-        received = raw == null ? undefined : sha256(Buffer.from(raw, 'base64'))
-        return { kind: 'completed', text: 'stored' }
-      }
-    })
+    const store = storing()
+    const agent = await testPeer(relay, { listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'], handler: store.handler })
     const sender = await testPeer(relay)
     peers.push(agent, sender)
     await Promise.all([untilPublished(agent), untilPublished(sender)])
@@ -195,21 +204,14 @@ describe('large transfers between native peers through a real relay', () => {
     await sender.node.dial(agent.node.getMultiaddrs().find(a => !a.toString().includes('/p2p-circuit'))!)
     const file = randomBytes(1 * MiB)
     expect(answerText(await client.sendMessage(fileMessage(file)))).toBe('stored')
-    expect(received).toBe(sha256(file))
+    expect(store.received).toBe(sha256(file))
     expect(sender.connections().filter(c => c.peerId === agent.peerId).map(c => c.kind).sort()).toEqual(['direct', 'relayed'])
   }, 60_000)
 
   it('waits for a direct connection, where one may come, for a message too large for the relay', async () => {
     relay = await testRelay({ relayDataLimit: 128 * KiB })
-    let received: string | undefined
-    const agent = await testPeer(relay, {
-      listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'],
-      handler: async (task) => {
-        const raw = task.message.parts.find(p => p.raw != null)?.raw
-        received = raw == null ? undefined : sha256(Buffer.from(raw, 'base64'))
-        return { kind: 'completed', text: 'stored' }
-      }
-    })
+    const store = storing()
+    const agent = await testPeer(relay, { listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'], handler: store.handler })
     const sender = await testPeer(relay)
     peers.push(agent, sender)
     // both ends say they can do WebRTC (as browsers do), so a direct connection may come
@@ -230,11 +232,11 @@ describe('large transfers between native peers through a real relay', () => {
     const file = randomBytes(1 * MiB)
     const sent = client.sendMessage(fileMessage(file))
     await Promise.race([waiting, sent])
-    expect(received).toBeUndefined()
+    expect(store.received).toBeUndefined()
     // the direct connection comes (here: TCP; in browsers: the WebRTC upgrade)
     await sender.node.dial(agent.node.getMultiaddrs().find(a => !a.toString().includes('/p2p-circuit'))!)
     expect(answerText(await sent)).toBe('stored')
-    expect(received).toBe(sha256(file))
+    expect(store.received).toBe(sha256(file))
   }, 60_000)
 
   it('refuses an answer that does not fit the circuit it would go back on (-32086), and the circuit stays usable', async () => {
