@@ -88,6 +88,23 @@ async function pidsIn (file: string, timeoutMs = 20_000): Promise<number[]> {
   })
 }
 
+/**
+ * Makes a FIFO at `path` and reads it: resolves once every process that opened it for writing
+ * (the agent's command and its children) is gone. Opening blocks until the first writer comes.
+ */
+async function untilWritersGone (path: string): Promise<{ ended: Promise<void> }> {
+  await promisify(execFile)('mkfifo', [path])
+  const reader = createReadStream(path)
+  // wrapped: an async function's returned promise would be awaited with it
+  return {
+    ended: new Promise<void>((resolve, reject) => {
+      reader.on('error', reject)
+      reader.on('close', () => { resolve() })
+      reader.resume()
+    })
+  }
+}
+
 function expectExit (result: CliResult, code: number): void {
   // on failure, show what the command said
   expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }).toMatchObject({ code })
@@ -189,15 +206,7 @@ describe('starling serve --on-task, with a relay and two peers in processes of t
   }, 30_000)
 
   it('stops the command when the sender cancels the task', async () => {
-    const fifo = join(agentDir, 'cancel.fifo')
-    await promisify(execFile)('mkfifo', [fifo])
-    // opening blocks until the agent opens it for writing; it ends when every writer is gone
-    const reader = createReadStream(fifo)
-    const ended = new Promise<void>((resolve, reject) => {
-      reader.on('error', reject)
-      reader.on('close', () => { resolve() })
-      reader.resume()
-    })
+    const { ended } = await untilWritersGone(join(agentDir, 'cancel.fifo'))
     const sent = await starlingCli(homeA, ['send', b.peerId, 'cancel me while I run'])
     expectExit(sent, 0)
     const taskId = sent.stdout.trim()
@@ -232,14 +241,7 @@ describe('starling serve --on-task, with a relay and two peers in processes of t
   })
 
   it('stops running commands when the daemon stops, and runs them again (STARLING_RESUMED=1) after its restart', async () => {
-    const fifo = join(agentDir, 'restart.fifo')
-    await promisify(execFile)('mkfifo', [fifo])
-    const reader = createReadStream(fifo)
-    const ended = new Promise<void>((resolve, reject) => {
-      reader.on('error', reject)
-      reader.on('close', () => { resolve() })
-      reader.resume()
-    })
+    const { ended } = await untilWritersGone(join(agentDir, 'restart.fifo'))
     const sent = await starlingCli(homeA, ['send', b.peerId, 'restart in the middle'])
     expectExit(sent, 0)
     const taskId = sent.stdout.trim()
