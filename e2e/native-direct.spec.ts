@@ -16,6 +16,8 @@ import { openPages } from './harness/browser.js'
 import { expectOnMesh, openSection } from './harness/app.js'
 import { startPeer, startRelay, starlingCli } from './harness/starling.js'
 import { tempDir } from './harness/tmp.js'
+import { loadSdk, untilPublished } from './faults-harness.js'
+import type { StarlingPeer } from '../src/native/sdk.js'
 
 /** Discovery asks the registry every 5 s; a WebRTC setup takes well under a second. */
 const CONNECTION_TIMEOUT_MS = 20_000
@@ -121,4 +123,46 @@ test('two native peers find each other by mDNS with no relay and complete a task
     expect(sent.code, sent.stderr).toBe(0)
     expect(sent.json?.delivery).toBe('queued')
   })
+})
+
+test('when a direct WebRTC connection goes while the circuit stays, the peer that opened the circuit upgrades again', async () => {
+  const relay = await startRelay({ extraArgs: ['--ice-servers', 'none'] })
+  const { createNativePeer } = await loadSdk()
+  const peers: StarlingPeer[] = []
+  try {
+    const make = async (name: string, handler?: Parameters<typeof createNativePeer>[0]['handler']): Promise<StarlingPeer> => {
+      const peer = await createNativePeer({
+        home: await tempDir(name),
+        relay: relay.url,
+        profile: { name, description: '', skills: [{ id: 'echo' }] },
+        handler,
+        iceServers: [],
+        mdns: false,
+        webrtc: true
+      })
+      peers.push(peer)
+      await untilPublished(peer)
+      return peer
+    }
+    const agent = await make('agent', async (task) => ({ kind: 'completed', text: task.text }))
+    const sender = await make('sender')
+    const kinds = (): string[] => sender.connections().filter(c => c.peerId === agent.peerId).map(c => c.kind)
+    const done = await sender.waitFor((await sender.send(agent.peerId, 'first')).id)
+    expect(done.state).toBe('TASK_STATE_COMPLETED')
+    await expect.poll(kinds, { timeout: 20_000 }).toContain('webrtc')
+
+    // the agent drops the direct connection; the circuit the sender opened stays
+    const isWebRTC = (c: { remoteAddr: { toString: () => string } }): boolean => c.remoteAddr.toString().includes('/webrtc')
+    const before = sender.node.getConnections().find(c => c.remotePeer.toString() === agent.peerId && isWebRTC(c))
+    const direct = agent.node.getConnections().find(c => c.remotePeer.toString() === sender.peerId && isWebRTC(c))
+    expect(before).toBeDefined()
+    expect(direct).toBeDefined()
+    const directId = before!.id
+    await direct!.close()
+    await expect.poll(() => sender.node.getConnections().some(c => c.id !== directId && c.remotePeer.toString() === agent.peerId && isWebRTC(c) && c.status === 'open'), { timeout: 20_000 }).toBe(true)
+    const again = await sender.waitFor((await sender.send(agent.peerId, 'second')).id)
+    expect(again.state).toBe('TASK_STATE_COMPLETED')
+  } finally {
+    await Promise.all(peers.map(async p => { await p.stop() }))
+  }
 })

@@ -61,11 +61,13 @@ export class DirectUpgrader {
   start (): void {
     this.running = true
     this.node.addEventListener('peer:identify', this.onIdentify)
+    this.node.addEventListener('connection:close', this.onClose)
   }
 
   stop (): void {
     this.running = false
     this.node.removeEventListener('peer:identify', this.onIdentify)
+    this.node.removeEventListener('connection:close', this.onClose)
     for (const timer of this.retries.values()) clearTimeout(timer)
     this.retries.clear()
   }
@@ -75,6 +77,20 @@ export class DirectUpgrader {
     if (connectionKind(connection) !== 'relayed' || connection.direction !== 'outbound') return
     if (!protocols.includes(WEBRTC_SIGNALING_PROTOCOL)) return
     void this.upgradeWithRetries(peerId.toString(), 0)
+  }
+
+  /**
+   * A WebRTC connection went (the remote left it, ICE failed, or the connector closed one that
+   * could no longer open streams) while the circuit we opened is still there: upgrade again, as
+   * after identify, or the pair would stay relayed until the circuit itself is replaced.
+   */
+  private readonly onClose = (evt: CustomEvent<Connection>): void => {
+    const closed = evt.detail
+    if (!this.running || connectionKind(closed) !== 'webrtc') return
+    const peerId = closed.remotePeer.toString()
+    const ours = this.node.getConnections().some(c => c.remotePeer.toString() === peerId && c.status === 'open' &&
+      connectionKind(c) === 'relayed' && c.direction === 'outbound')
+    if (ours && !this.hasDirect(peerId)) void this.upgradeWithRetries(peerId, 0)
   }
 
   /** One round of attempts now; if it fails while the peer stays relayed, another round later. */
