@@ -81,6 +81,12 @@ export interface StarlingPeerInit {
   policy?: PolicyRule[]
   /** Per-sender rate limit of inbound tasks; default: DEFAULT_TASKS_PER_SECOND once the policy is active. */
   rateLimit?: RateLimitInit
+  /**
+   * A person answers this peer (the PWA): a task from a sender no rule names and no mesh of ours
+   * vouches for is held under requests() until the person accepts the sender (acceptSender) or
+   * blocks it (blockSender), instead of running or being refused.
+   */
+  askUnknownSenders?: boolean
 }
 
 export interface PeerConnectionInfo {
@@ -110,6 +116,10 @@ export interface StarlingPeerEvents {
   registry: CustomEvent<RegistryStatus>
   /** The agent directory changed. */
   agents: CustomEvent<KnownAgent[]>
+  /** A new task from an unknown sender is held under requests. */
+  request: CustomEvent<InboundTask>
+  /** The policy's rules changed. */
+  policy: CustomEvent<readonly PolicyRule[]>
 }
 
 export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
@@ -159,7 +169,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       noiseCrypto: init.noiseCrypto,
       peerDiscovery: init.peerDiscovery
     })
-    const peer = new StarlingPeer(node, init, profile, privateKey)
+    const rules = await init.storage.policy?.load()
+    const peer = new StarlingPeer(node, rules == null ? init : { ...init, policy: rules }, profile, privateKey)
     for (const agent of await init.storage.agents.list()) peer.agents.set(agent.peerId, agent)
     return peer
   }
@@ -195,13 +206,21 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       privateKey,
       relayPeerId: () => this.relay.status.relayPeerId
     })
-    this.admission = new Admission({ meshes: this.meshes, rules: init.policy, rateLimit: init.rateLimit })
+    this.admission = new Admission({
+      meshes: this.meshes,
+      rules: init.policy,
+      rateLimit: init.rateLimit,
+      ask: init.askUnknownSenders,
+      // the person opted into the relay's HTTP bridge: its anonymous callers come as the relay
+      bridged: (sender) => this.currentProfile.bridge === true && sender === this.relay.status.relayPeerId
+    })
     this.inbound = new InboundTasks({
       records: this.records,
       card: () => this.currentCard,
       handler: init.handler,
       push: async (peerId, token, update, options) => { await this.pushService.push(peerId, token, update, options) },
       onInbound: (task) => { this.safeDispatchEvent('inbound', { detail: task }) },
+      onHeld: (task) => { this.safeDispatchEvent('request', { detail: task }) },
       admit: async (task, signal) => await this.admission.check(task, { signal })
     })
     this.outbox = new Outbox({
@@ -414,6 +433,54 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
   /** Answers an inbound task. */
   async respond (taskId: string, outcome: TaskOutcome): Promise<void> {
     await this.inbound.respond(taskId, outcome)
+  }
+
+  /** Tasks from unknown senders held until the person accepts or blocks them, newest first. */
+  async requests (): Promise<TaskRecord[]> {
+    return await this.inbound.requests()
+  }
+
+  /** Who may send which tasks, first match wins (src/core/mesh/policy.ts). */
+  get policyRules (): readonly PolicyRule[] {
+    return this.admission.policy.rules
+  }
+
+  /**
+   * Replaces the policy's rules, keeps them (storage.policy) and settles the held requests they
+   * now decide: allowed ones run, denied ones are rejected with the reason.
+   */
+  async setPolicy (rules: readonly PolicyRule[], options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.storage.policy?.save([...rules])
+    this.admission.policy.setRules(rules)
+    this.safeDispatchEvent('policy', { detail: this.admission.policy.rules })
+    await this.reviewRequests(options)
+  }
+
+  /** Accepts `peerId` as a sender from now on (an allow rule first) and runs its held tasks. */
+  async acceptSender (peerId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.setPolicy([{ effect: 'allow', from: { peer: peerId } }, ...this.withoutPeerRule(peerId)], options)
+  }
+
+  /** Blocks `peerId` (a deny rule first): its held tasks and those it sends later are rejected. */
+  async blockSender (peerId: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.setPolicy([{ effect: 'deny', from: { peer: peerId } }, ...this.withoutPeerRule(peerId)], options)
+  }
+
+  /** The rules but one that names `peerId` alone (an earlier accept or block of it). */
+  private withoutPeerRule (peerId: string): PolicyRule[] {
+    return this.admission.policy.rules.filter(r => !(r.skill == null && typeof r.from === 'object' && r.from.peer === peerId && r.from.mesh == null))
+  }
+
+  /** Decides the held requests again under the current rules. */
+  private async reviewRequests (options: { signal?: AbortSignal }): Promise<void> {
+    for (const record of await this.inbound.requests()) {
+      options.signal?.throwIfAborted()
+      const message = (record.task.history ?? []).find(m => m.role === 'ROLE_USER')
+      if (message == null) continue
+      const decision = await this.admission.decide({ from: record.peerId, message }, options)
+      if (decision == null) await this.inbound.release(record.id)
+      else if (decision.outcome === 'reject') await this.inbound.respond(record.id, { kind: 'rejected', text: decision.reason })
+    }
   }
 
   /** Asks the agent of an outbound task to cancel it (kept in the outbox until delivered). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { decide, PeerPolicy, skillOf } from './policy.js'
+import { decide, HELD_REASON, PeerPolicy, skillOf } from './policy.js'
 import type { PolicyRule } from './policy.js'
 import { SenderRateLimit } from './rate-limit.js'
 
@@ -22,6 +22,20 @@ describe('the peer policy', () => {
     expect(decide([], [A], request(bob, [B]))).toEqual({ allowed: false, reason: 'not a member of any mesh this agent serves' })
     expect(decide([], [A, B], request(bob, [B]))).toEqual({ allowed: true })
     expect(new PeerPolicy({ meshes: () => [A] }).active).toBe(true)
+  })
+
+  it('asks the person about a sender no rule names and no mesh of ours vouches for, when told to ask', () => {
+    const ask = { ask: true }
+    expect(decide([], [], request(alice, []), ask)).toEqual({ allowed: false, held: true, reason: HELD_REASON })
+    expect(decide([], [A], request(bob, [B]), ask)).toEqual({ allowed: false, held: true, reason: HELD_REASON })
+    // a member of one of our meshes, and a rule, decide without asking
+    expect(decide([], [A], request(alice, [A]), ask)).toEqual({ allowed: true })
+    expect(decide([{ effect: 'deny', from: { peer: bob } }], [], request(bob, []), ask)).toMatchObject({ allowed: false, rule: 1 })
+    expect(decide([{ effect: 'allow', from: { peer: bob } }], [], request(bob, []), ask)).toEqual({ allowed: true, rule: 1 })
+    const policy = new PeerPolicy({ meshes: () => [], ask: true })
+    expect(policy.active).toBe(true)
+    policy.setRules([{ effect: 'allow', from: 'any' }])
+    expect(policy.decide(request(bob, []))).toEqual({ allowed: true, rule: 1 })
   })
 
   it('lets the first matching rule decide', () => {

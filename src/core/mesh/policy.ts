@@ -10,6 +10,9 @@
  *
  * When no rule matches: a peer that belongs to at least one mesh accepts tasks only from members
  * of its meshes; a peer in no mesh stays open to everyone, as peers were before meshes existed.
+ * A peer a person answers (the PWA) asks instead (`ask`): a sender no rule names and no mesh of
+ * ours vouches for is held, its task waiting under "requests" until the person accepts the
+ * sender (an allow rule for its PeerID) or blocks it (a deny rule).
  *
  * Which skill a task asks for is the `skill` key of its message's metadata (A2A's Message
  * `metadata`), when it is a string: see skillOf().
@@ -41,7 +44,10 @@ export interface PolicyRequest {
 
 export type PolicyDecision =
   | { allowed: true, /** 1-based; absent when the default decided. */ rule?: number }
-  | { allowed: false, reason: string, rule?: number }
+  | { allowed: false, reason: string, rule?: number, /** The default asks the person (only with `ask`). */ held?: true }
+
+/** The reason a held task's sender reads while it waits. */
+export const HELD_REASON = 'waiting for the person to accept you as a sender'
 
 /** The message metadata key naming the skill a task asks for. */
 export const SKILL_METADATA_KEY = 'skill'
@@ -56,20 +62,37 @@ export interface PeerPolicyInit {
   rules?: PolicyRule[]
   /** The meshes this peer belongs to (read on every decision: they change when it joins or leaves). */
   meshes: () => string[]
+  /**
+   * When no rule matches and no mesh of ours vouches for the sender, hold the task for a person
+   * to decide (default false: the default of a peer in no mesh or in some, above).
+   */
+  ask?: boolean
 }
 
 export class PeerPolicy {
-  private readonly rules: PolicyRule[]
+  private current: readonly PolicyRule[]
   private readonly meshes: () => string[]
+  readonly ask: boolean
 
   constructor (init: PeerPolicyInit) {
-    this.rules = init.rules ?? []
+    this.current = init.rules ?? []
     this.meshes = init.meshes
+    this.ask = init.ask === true
   }
 
-  /** Whether the policy can refuse anyone: false for a peer in no mesh with no rules (open). */
+  /** The rules, in order. */
+  get rules (): readonly PolicyRule[] {
+    return this.current
+  }
+
+  /** Replaces the rules (a person edited them, or accepted or blocked a sender). */
+  setRules (rules: readonly PolicyRule[]): void {
+    this.current = [...rules]
+  }
+
+  /** Whether the policy can refuse (or hold) anyone: false for a peer in no mesh with no rules that does not ask (open). */
   get active (): boolean {
-    return this.rules.length > 0 || this.meshes().length > 0
+    return this.ask || this.current.length > 0 || this.meshes().length > 0
   }
 
   /**
@@ -78,7 +101,7 @@ export class PeerPolicy {
    */
   relevantMeshes (): string[] {
     const meshes = new Set(this.meshes())
-    for (const rule of this.rules) {
+    for (const rule of this.current) {
       if (typeof rule.from === 'object' && rule.from.mesh != null) meshes.add(rule.from.mesh)
     }
     return [...meshes]
@@ -86,7 +109,7 @@ export class PeerPolicy {
 
   /** Whether deciding may need the sender's meshes (false when its PeerID alone decides). */
   needsMeshes (sender: string, skill: string | undefined): boolean {
-    for (const rule of this.rules) {
+    for (const rule of this.current) {
       if (rule.skill != null && rule.skill !== skill) continue
       const from = rule.from ?? 'any'
       if (from === 'any') return false
@@ -97,20 +120,21 @@ export class PeerPolicy {
   }
 
   decide (request: PolicyRequest): PolicyDecision {
-    return decide(this.rules, this.meshes(), request)
+    return decide(this.current, this.meshes(), request, { ask: this.ask })
   }
 }
 
 /** The decision of `rules` (then the default for a peer in `ownMeshes`) on `request`. */
-export function decide (rules: readonly PolicyRule[], ownMeshes: readonly string[], request: PolicyRequest): PolicyDecision {
+export function decide (rules: readonly PolicyRule[], ownMeshes: readonly string[], request: PolicyRequest, options: { ask?: boolean } = {}): PolicyDecision {
   for (const [index, rule] of rules.entries()) {
     if (!matches(rule, request)) continue
     const number = index + 1
     if (rule.effect === 'allow') return { allowed: true, rule: number }
     return { allowed: false, rule: number, reason: `denied by rule ${number}: ${describe(rule)}` }
   }
-  if (ownMeshes.length === 0) return { allowed: true }
   if (ownMeshes.some(mesh => request.senderMeshes.has(mesh))) return { allowed: true }
+  if (options.ask === true) return { allowed: false, held: true, reason: HELD_REASON }
+  if (ownMeshes.length === 0) return { allowed: true }
   return { allowed: false, reason: 'not a member of any mesh this agent serves' }
 }
 

@@ -5,6 +5,7 @@
  */
 import type { AgentProfile } from '../a2a/binding.js'
 import type { AgentCardJson, MessageJson, TaskJson, TaskStateName } from '../a2a/json.js'
+import type { PolicyRule } from '../mesh/policy.js'
 
 /** inbound: another peer asked us; outbound: we asked another peer. */
 export type TaskDirection = 'inbound' | 'outbound'
@@ -71,6 +72,11 @@ export interface TaskRecord {
   timeline?: TimelineEntry[]
   /** Why the task failed here, when it was this peer that failed it (TTL, a refused update). */
   localError?: string
+  /**
+   * Inbound: the task waits under "requests" until the person accepts its sender or blocks it
+   * (src/core/mesh/policy.ts, `ask`). Nothing has run; it is in no inbox.
+   */
+  held?: true
 }
 
 export interface TaskQuery {
@@ -122,6 +128,11 @@ export interface PeerStorage {
   profile: ValueStore<AgentProfile>
   tasks: TaskRecordStore
   agents: AgentDirectoryStore
+  /**
+   * The peer's policy rules, kept where a person edits them (the PWA). Without it the rules are
+   * the ones the peer was created with (a native peer's config.json).
+   */
+  policy?: ValueStore<PolicyRule[]>
   close: () => Promise<void>
 }
 

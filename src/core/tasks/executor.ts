@@ -48,7 +48,16 @@ export interface AcceptedTask {
   sender: string
   /** The token the sender gave for pushes, if it asked for them. */
   pushToken?: string
+  /** The task waits for the person to accept its sender (TaskRecord.held). */
+  held?: boolean
 }
+
+/**
+ * What admission says of a message. undefined: it runs. reject: it never runs, its task ends
+ * rejected with the reason. hold: its new task is stored and its sender told the reason, and
+ * nothing runs until `release()` (the person accepted the sender) or an answer ends it.
+ */
+export type AdmitDecision = undefined | { outcome: 'reject' | 'hold', reason: string }
 
 /**
  * How long an automatic answer may take and still be sent as the task's one and only event, in
@@ -65,6 +74,8 @@ interface Execution {
   controller: AbortController
   answer: PromiseWithResolvers<TaskOutcome | undefined>
   settled: boolean
+  /** Set while the task is held: resolved when its sender is accepted. */
+  release?: PromiseWithResolvers<void>
 }
 
 export interface StarlingExecutorInit {
@@ -77,11 +88,14 @@ export interface StarlingExecutorInit {
   /** The next save of `taskId` is the answer the sender's call returns (no push owed for it). */
   expectResponse?: (taskId: string) => void
   /**
-   * Whether a message may be handled (the peer's mesh policy and rate limits): the reason when
-   * it is refused. A refused message never reaches the handler, the inbox or `onInbound`: it ends
-   * its task rejected, with the reason as the status message.
+   * Whether a message may be handled (the peer's mesh policy and rate limits). A refused message
+   * never reaches the handler, the inbox or `onInbound`: it ends its task rejected, with the
+   * reason as the status message. A held one waits, stored, for `release()`; `onHeld` hears of it.
+   * A new turn of a task is never held: one its sender may no longer send is refused.
    */
-  admit?: (task: InboundTask, signal: AbortSignal) => Promise<string | undefined>
+  admit?: (task: InboundTask, signal: AbortSignal) => Promise<AdmitDecision>
+  /** Called when a new task is held for the person to decide. */
+  onHeld?: (task: InboundTask) => void
   quickAnswerMs?: number
 }
 
@@ -96,6 +110,14 @@ export class StarlingExecutor implements AgentExecutor {
   /** Whether the task is being executed right now (so `answer()` would reach it). */
   isLive (taskId: string): boolean {
     return this.live.has(taskId)
+  }
+
+  /** Lets a held task's live execution run. False when there is none (or it is not held). */
+  release (taskId: string): boolean {
+    const execution = this.live.get(taskId)
+    if (execution?.release == null || execution.settled) return false
+    execution.release.resolve()
+    return true
   }
 
   /** Ends the live execution of `taskId` with `outcome`. False when there is none. */
@@ -125,8 +147,9 @@ export class StarlingExecutor implements AgentExecutor {
         message,
         text: message.parts.filter(p => typeof p.text === 'string').map(p => p.text).join('\n')
       }
-      const refused = await this.init.admit?.(inbound, execution.controller.signal)
-      if (refused != null) {
+      const decision = await this.init.admit?.(inbound, execution.controller.signal)
+      if (decision != null && (decision.outcome === 'reject' || context.task != null)) {
+        const refused = decision.reason
         execution.settled = true
         this.init.expectResponse?.(taskId)
         if (context.task == null) {
@@ -137,21 +160,47 @@ export class StarlingExecutor implements AgentExecutor {
         }
         return
       }
-      if (context.task == null && this.init.accept != null) {
+      const token = context.request.configuration?.taskPushNotificationConfig?.token
+      const accepted = (task: TaskJson, held?: boolean): AcceptedTask =>
+        ({ task, sender, pushToken: token != null && token !== '' ? token : undefined, held })
+      // the task event went out already: it was held, and its sender knows it waits
+      let published = false
+      if (decision?.outcome === 'hold') {
+        const held: TaskJson = {
+          id: taskId,
+          contextId,
+          status: { state: 'TASK_STATE_SUBMITTED', timestamp: now(), message: { messageId: crypto.randomUUID(), taskId, contextId, role: 'ROLE_AGENT', parts: [{ text: decision.reason }] } },
+          history: [message],
+          artifacts: []
+        }
+        await this.init.accept?.(accepted(held, true))
+        execution.release = Promise.withResolvers<void>()
+        this.init.expectResponse?.(taskId)
+        bus.publish(AgentEvent.task(TaskCodec.fromJSON(held)))
+        this.init.onHeld?.(inbound)
+        const released = await Promise.race([execution.release.promise.then(() => true), execution.answer.promise.then(() => false)])
+        if (!released) {
+          // blocked (an answer that rejects it) or canceled by its sender (no outcome)
+          const outcome = await execution.answer.promise
+          if (outcome == null) return
+          execution.settled = true
+          publishEvents(bus, outcomeEvents(taskId, contextId, outcome, message.messageId))
+          return
+        }
+        published = true
+      } else if (context.task == null && this.init.accept != null) {
         // stored before anything runs: a copy of this message arriving later finds the task
-        const token = context.request.configuration?.taskPushNotificationConfig?.token
-        await this.init.accept({
-          task: { id: taskId, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: now() }, history: [message], artifacts: [] },
-          sender,
-          pushToken: token != null && token !== '' ? token : undefined
-        })
+        await this.init.accept(accepted({ id: taskId, contextId, status: { state: 'TASK_STATE_SUBMITTED', timestamp: now() }, history: [message], artifacts: [] }))
       }
       let started = false
       const start = (): void => {
         if (started) return
         started = true
-        this.init.expectResponse?.(taskId)
-        if (context.task == null) {
+        // the sender's call returned with the held task: what comes now is pushed to it
+        if (!published) this.init.expectResponse?.(taskId)
+        if (published) {
+          publishEvents(bus, [{ statusUpdate: { taskId, contextId, status: { state: 'TASK_STATE_WORKING', timestamp: now() } } }])
+        } else if (context.task == null) {
           bus.publish(AgentEvent.task(newTask(taskId, contextId)))
           bus.publish(AgentEvent.statusUpdate({
             taskId, contextId, metadata: {}, status: { state: TaskState.TASK_STATE_WORKING, message: undefined, timestamp: now() }
@@ -170,7 +219,7 @@ export class StarlingExecutor implements AgentExecutor {
           handler(inbound, execution.controller.signal, updates).catch((err: unknown): TaskOutcome => ({ kind: 'failed', text: errorMessage(err) })),
           execution.answer.promise
         ])
-        if (context.task == null) {
+        if (context.task == null && !published) {
           const quick = await withinMs(answer, this.init.quickAnswerMs ?? DEFAULT_QUICK_ANSWER_MS)
           if (quick.settled && !started) {
             this.init.onInbound?.(inbound)

@@ -17,7 +17,7 @@ import { PeerUser } from '../a2a/user.js'
 import { claimKey, ExactlyOnceHandler, SeenMessages } from './exactly-once.js'
 import type { Claim } from './exactly-once.js'
 import { publishEvents, StarlingExecutor } from './executor.js'
-import type { AcceptedTask, InboundTask, TaskHandler, TaskUpdates } from './executor.js'
+import type { AcceptedTask, AdmitDecision, InboundTask, TaskHandler, TaskUpdates } from './executor.js'
 import { outcomeEvents } from './outcome.js'
 import type { TaskOutcome } from './outcome.js'
 import { AgentPushes } from './pushes.js'
@@ -28,6 +28,12 @@ import { InboundTaskStore } from './task-store.js'
 
 const log = logger('starling:inbound')
 
+/** Tasks one unknown sender may have waiting under requests; more are rejected until the person decides. */
+export const DEFAULT_MAX_REQUESTS_PER_SENDER = 10
+
+/** Tasks all unknown senders together may have waiting under requests. */
+export const DEFAULT_MAX_REQUESTS = 200
+
 export interface InboundTasksInit {
   records: TaskRecords
   /** The card the request handler serves; read on every call, so it may change. */
@@ -37,8 +43,12 @@ export interface InboundTasksInit {
   /** Delivers an update to a task's sender (src/core/push). */
   push: Push
   onInbound?: (task: InboundTask) => void
-  /** Refuses messages outside the peer's policy or over a sender's rate (see StarlingExecutorInit.admit). */
-  admit?: (task: InboundTask, signal: AbortSignal) => Promise<string | undefined>
+  /** Refuses or holds messages outside the peer's policy or over a sender's rate (see StarlingExecutorInit.admit). */
+  admit?: (task: InboundTask, signal: AbortSignal) => Promise<AdmitDecision>
+  /** Called when a new task is held under requests. */
+  onHeld?: (task: InboundTask) => void
+  /** Requests kept at once, per sender and in all (defaults above). */
+  maxRequests?: { perSender?: number, total?: number }
 }
 
 export class InboundTasks {
@@ -54,6 +64,7 @@ export class InboundTasks {
   private readonly buses = new DefaultExecutionEventBusManager()
   private readonly pushConfigs: SenderOnlyPushConfigs
   private handler?: { card: AgentCardJson, handler: A2ARequestHandler }
+  private readonly maxRequests: { perSender: number, total: number }
 
   constructor (init: InboundTasksInit) {
     this.records = init.records
@@ -63,10 +74,16 @@ export class InboundTasks {
     this.store = new InboundTaskStore(init.records, (owner, taskId, history) => { this.seen.note(owner, taskId, history) })
     this.pushConfigs = new SenderOnlyPushConfigs(this.store)
     this.pushes = new AgentPushes({ records: init.records, push: init.push })
+    this.maxRequests = {
+      perSender: init.maxRequests?.perSender ?? DEFAULT_MAX_REQUESTS_PER_SENDER,
+      total: init.maxRequests?.total ?? DEFAULT_MAX_REQUESTS
+    }
+    const admit = init.admit
     this.executor = new StarlingExecutor({
       handler: init.handler,
       onInbound: init.onInbound,
-      admit: init.admit,
+      onHeld: init.onHeld,
+      admit: admit == null ? undefined : async (task, signal) => await this.roomFor(await admit(task, signal), task.from),
       accept: async (accepted) => { await this.accept(accepted) },
       expectResponse: (taskId) => { this.store.expectResponse(taskId) }
     })
@@ -87,28 +104,74 @@ export class InboundTasks {
    * `resumed` set: their senders are still waiting for the answer.
    */
   async resume (): Promise<void> {
+    if (this.taskHandler == null) return
+    for (const record of await this.inbox()) {
+      if (this.executor.isLive(record.id)) continue
+      log('handling task %s again after a restart', record.id)
+      this.runOffline(record, true)
+    }
+  }
+
+  /** Runs the handler on a task no live execution holds (after a restart); its answer is stored and pushed. */
+  private runOffline (record: TaskRecord, resumed: boolean): void {
     const handler = this.taskHandler
     if (handler == null) return
-    const open = await this.records.store.list({ direction: 'inbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
-    for (const record of open) {
-      if (this.executor.isLive(record.id)) continue
-      const message = [...record.task.history ?? []].reverse().find(m => m.role === 'ROLE_USER')
-      if (message == null) continue
-      const task: InboundTask = { taskId: record.id, contextId: record.contextId, from: record.peerId, message, text: textOf(message), resumed: true }
-      log('handling task %s again after a restart', record.id)
-      void handler(task, AbortSignal.timeout(24 * 60 * 60 * 1000), this.offlineUpdates(record))
-        .catch((err: unknown): TaskOutcome => ({ kind: 'failed', text: errorMessage(err) }))
-        .then(async (outcome) => { await this.respond(record.id, outcome) })
-        .catch((err: unknown) => { log.error('answering resumed task %s failed - %e', record.id, err) })
-    }
+    const message = [...record.task.history ?? []].reverse().find(m => m.role === 'ROLE_USER')
+    if (message == null) return
+    const task: InboundTask = { taskId: record.id, contextId: record.contextId, from: record.peerId, message, text: textOf(message), resumed: resumed ? true : undefined }
+    void handler(task, AbortSignal.timeout(24 * 60 * 60 * 1000), this.offlineUpdates(record))
+      .catch((err: unknown): TaskOutcome => ({ kind: 'failed', text: errorMessage(err) }))
+      .then(async (outcome) => { await this.respond(record.id, outcome) })
+      .catch((err: unknown) => { log.error('answering task %s failed - %e', record.id, err) })
   }
 
   /**
    * Inbound tasks that wait for an answer from us, newest first. An input-required task waits
-   * for its sender, not for us, so it is not in the inbox.
+   * for its sender, not for us, so it is not in the inbox; nor is a held one (see requests()).
    */
   async inbox (): Promise<TaskRecord[]> {
-    return await this.records.store.list({ direction: 'inbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
+    const open = await this.records.store.list({ direction: 'inbound', states: ['TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING'] })
+    return open.filter(r => r.held !== true)
+  }
+
+  /** Tasks held until the person accepts or blocks their senders, newest first. */
+  async requests (): Promise<TaskRecord[]> {
+    const submitted = await this.records.store.list({ direction: 'inbound', states: ['TASK_STATE_SUBMITTED'] })
+    return submitted.filter(r => r.held === true)
+  }
+
+  /**
+   * Lets a held task run: its sender was accepted. A live execution goes on; after a restart the
+   * task is marked working (its sender is told) and its handler, if this peer has one, runs.
+   * False when the task is not held (any more).
+   */
+  async release (taskId: string): Promise<boolean> {
+    const record = await this.records.get('inbound', taskId)
+    if (record?.held !== true || record.state !== 'TASK_STATE_SUBMITTED') return false
+    if (this.executor.release(taskId)) return true
+    const working = applyStreamResponse(record.task, {
+      statusUpdate: { taskId, contextId: record.contextId, status: { state: 'TASK_STATE_WORKING', timestamp: new Date().toISOString() } }
+    })
+    const stored = await this.store.saveJson(working, record.peerId, { held: false })
+    if (stored != null) this.runOffline(stored, false)
+    return true
+  }
+
+  /**
+   * `decision` unless it would hold a task past the limits of requests kept (per sender, in
+   * all): then the task is rejected, saying why. A flood of strangers fills no one's storage.
+   */
+  private async roomFor (decision: AdmitDecision, sender: string): Promise<AdmitDecision> {
+    if (decision?.outcome !== 'hold') return decision
+    const waiting = await this.requests()
+    if (waiting.length >= this.maxRequests.total) {
+      return { outcome: 'reject', reason: `this agent has ${waiting.length} requests waiting for its person already; try again later` }
+    }
+    const fromSender = waiting.filter(r => r.peerId === sender).length
+    if (fromSender >= this.maxRequests.perSender) {
+      return { outcome: 'reject', reason: `${fromSender} of your tasks already wait for this agent's person to accept you; wait for that` }
+    }
+    return decision
   }
 
   /**
@@ -141,7 +204,7 @@ export class InboundTasks {
   /** Stores a new task before its handler runs, and tells waiting copies of its message. */
   private async accept (accepted: AcceptedTask): Promise<void> {
     const message = accepted.task.history?.[0]
-    await this.store.saveJson(accepted.task, accepted.sender, { pushToken: accepted.pushToken })
+    await this.store.saveJson(accepted.task, accepted.sender, { pushToken: accepted.pushToken, held: accepted.held })
     if (message != null) this.claims.get(claimKey(accepted.sender, message.messageId))?.settle(accepted.task.id)
   }
 

@@ -32,6 +32,8 @@ export interface InboundSave {
   pushToken?: string
   /** When the outbox should push this change if nothing else has, ms since the epoch. */
   pushAt?: number
+  /** The task waits for the person to accept its sender (TaskRecord.held); false: no longer. */
+  held?: boolean
 }
 
 /** Tasks in one ListTasks page when the caller does not say: 50. */
@@ -92,6 +94,9 @@ export class InboundTaskStore implements TaskStore {
       }
       let record = withTask({ ...base, contextId: json.contextId }, json, now)
       if (pushToken != null) record.pushToken = pushToken
+      if (save.held === true) record.held = true
+      // a held task that ends (blocked, canceled) or runs is held no more
+      if (save.held === false || (save.held == null && json.status.state !== 'TASK_STATE_SUBMITTED')) delete record.held
       if (pushToken != null && existing != null && save.response !== true) record = owePush(record, save.pushAt ?? now)
       return record
     })
