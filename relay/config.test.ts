@@ -93,7 +93,7 @@ describe('relay configuration sources', () => {
       const line = lines.find(l => l.trimStart().startsWith(`--${option.flag} `))
       expect(line, `--${option.flag}`).toBeDefined()
       expect(line).toContain(option.env)
-      expect(line).toContain(option.default === '' ? '(none)' : option.default)
+      expect(line).toContain(option.defaultText ?? (option.default === '' ? '(none)' : option.default))
     }
     expect(text).toMatch(/--config\s+STARLING_CONFIG/)
     expect(text).toContain('relay.json')

@@ -76,7 +76,10 @@ export interface RelayConfig {
   bridgeCallTimeout: number
   /** Who may use the relay: anyone (`open`), or members of `meshes` only (`private`). */
   mode: RelayMode
-  /** The meshes a private relay serves (`<owner PeerID>/<tag>`); ignored in open mode. */
+  /**
+   * The meshes a private relay serves (`<owner PeerID>/<tag>`); ignored in open mode. Empty in
+   * private mode: the relay serves a mesh of its own (relay/mesh/own-mesh.ts).
+   */
   meshes: string[]
   /** The config file that was read, if any (absolute path). */
   configFile?: string
@@ -99,6 +102,8 @@ export interface Option {
   choices?: readonly string[]
   /** A list flag that may also be given more than once (`--mesh A --mesh B`). */
   repeatable?: boolean
+  /** The default as --help shows it, when it is worked out rather than fixed (`default` is then unused). */
+  defaultText?: string
 }
 
 /** setTimeout's longest delay, in seconds: a longer time limit would fire at once. */
@@ -129,8 +134,8 @@ export const OPTIONS: Record<OptionKey, Option> = {
   bridgeMaxBodyBytes: { flag: 'bridge-max-body-bytes', env: 'STARLING_BRIDGE_MAX_BODY_BYTES', default: String(8 * 1024 * 1024), kind: 'count', help: 'largest request body the A2A bridge reads, in bytes' },
   bridgeCallsPerSecond: { flag: 'bridge-calls-per-second', env: 'STARLING_BRIDGE_CALLS_PER_SECOND', default: '20', kind: 'count', help: 'A2A bridge calls one client IP address may make per second, sustained (bursts of twice as many)' },
   bridgeMaxStreams: { flag: 'bridge-max-streams', env: 'STARLING_BRIDGE_MAX_STREAMS', default: '256', kind: 'count', help: 'A2A bridge SSE streams open at once, all clients together' },
-  mode: { flag: 'mode', env: 'STARLING_MODE', default: 'open', kind: 'choice', choices: RELAY_MODES, help: 'open: anyone may reserve, publish and discover; private: only members of the --mesh meshes' },
-  meshes: { flag: 'mesh', env: 'STARLING_MESH', default: '', kind: 'list', repeatable: true, help: 'the meshes a private relay serves (<owner PeerID>/<tag>), comma-separated or --mesh repeated' },
+  mode: { flag: 'mode', env: 'STARLING_MODE', default: 'open', defaultText: 'open on loopback, else private', kind: 'choice', choices: RELAY_MODES, help: 'open: anyone may reserve, publish and discover; private: only members of the served meshes. Default: open when --host is loopback (127.0.0.0/8, ::1, localhost), private on any other address' },
+  meshes: { flag: 'mesh', env: 'STARLING_MESH', default: '', defaultText: 'the relay\'s own mesh', kind: 'list', repeatable: true, help: 'the meshes a private relay serves (<owner PeerID>/<tag>), comma-separated or --mesh repeated. None given: a mesh of the relay\'s own, <relay PeerID>/relay, and an admin join link for the operator at each start (also in <data-dir>/join-link.txt)' },
   bridgeCallTimeout: { flag: 'bridge-call-timeout', env: 'STARLING_BRIDGE_CALL_TIMEOUT', default: '300', kind: 'count', max: MAX_TIMER_SECONDS, help: 'seconds a bridged call that waits for the agent\'s answer may take before it is abandoned' }
 }
 
@@ -175,7 +180,7 @@ export function usage (): string {
     `      JSON config file (replaces <data-dir>/${DATA_DIR_CONFIG_FILE})`
   ]
   for (const option of Object.values(OPTIONS)) {
-    lines.push(`  --${option.flag.padEnd(24)} ${option.env.padEnd(32)} ${option.default === '' ? '(none)' : option.default}`)
+    lines.push(`  --${option.flag.padEnd(24)} ${option.env.padEnd(32)} ${option.defaultText ?? (option.default === '' ? '(none)' : option.default)}`)
     lines.push(`      ${option.help}`)
   }
   lines.push('  --help                     show this text')
@@ -202,6 +207,7 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv): RelayConfig
     : readConfigFile({ path: resolve(dataDirFromText ?? OPTIONS.dataDir.default, DATA_DIR_CONFIG_FILE), required: false, named: 'data directory', forbid: ['dataDir'] })
 
   const out: Record<string, unknown> = {}
+  const defaulted = new Set<OptionKey>()
   for (const [key, option] of Object.entries(OPTIONS) as Array<[OptionKey, Option]>) {
     const text = textValue(key, fromFlag, env, negated)
     if (text != null) {
@@ -210,17 +216,37 @@ export function loadConfig (argv: string[], env: NodeJS.ProcessEnv): RelayConfig
     } else if (file != null && key in file.values) {
       out[key] = file.values[key]
     } else {
+      defaulted.add(key)
       out[key] = convertText(option.default, option, { kind: 'default', name: 'default' })
       if (option.kind === 'path') out[key] = resolve(out[key] as string)
     }
   }
   const config = out as unknown as RelayConfig
+  // a relay anyone on the network can reach is private unless it is told otherwise
+  if (defaulted.has('mode')) config.mode = defaultMode(config.host)
   if (file != null) config.configFile = file.path
   checkMeshes(config)
   return config
 }
 
-/** A private relay serves at least one mesh, and every mesh id is one. */
+/**
+ * Whether `host` is a loopback address: 127.0.0.0/8 (also IPv4-mapped), ::1, or `localhost`.
+ * Only this machine reaches a relay bound there.
+ */
+export function isLoopback (host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1')
+  if (h === 'localhost' || h.endsWith('.localhost')) return true
+  if (h === '::1' || /^(0{0,4}:){7}0{0,3}1$/.test(h)) return true
+  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(v4)
+}
+
+/** The mode when none is set: open on loopback, private on any other address (0.0.0.0 included). */
+export function defaultMode (host: string): RelayMode {
+  return isLoopback(host) ? 'open' : 'private'
+}
+
+/** Every mesh id is one. A private relay given none serves its own (relay/mesh/own-mesh.ts). */
 function checkMeshes (config: RelayConfig): void {
   for (const id of config.meshes) {
     try {
@@ -228,9 +254,6 @@ function checkMeshes (config: RelayConfig): void {
     } catch (err) {
       throw new ConfigError(`--${OPTIONS.meshes.flag}: ${(err as Error).message}`, { option: OPTIONS.meshes.flag })
     }
-  }
-  if (config.mode === 'private' && config.meshes.length === 0) {
-    throw new ConfigError(`--${OPTIONS.mode.flag} private needs the meshes it serves: --${OPTIONS.meshes.flag} <owner PeerID>/<tag> (or ${OPTIONS.meshes.env})`, { option: OPTIONS.meshes.flag })
   }
 }
 

@@ -29,6 +29,18 @@ async function main (): Promise<void> {
   if (config.configFile != null) log.info({ event: 'relay.config', file: config.configFile }, `configuration read from ${config.configFile}`)
   const relay = await startRelay(config, { log })
   console.log('Starling relay')
+  // before "Open": bin/start.mjs reads the mode from these lines before it starts the demo agent
+  if (relay.ownMesh != null) {
+    const { meshId, invite } = relay.ownMesh
+    console.log(`  Mode private: only members of the relay's own mesh ${meshId} may use it`)
+    console.log(`  Operator join link (admin, ${invite.maxUses} use${invite.maxUses === 1 ? '' : 's'}, until ${new Date(invite.expiresAt).toISOString()}; kept in ${invite.file}):`)
+    console.log(`    ${invite.link}`)
+    console.log('  Open it in your browser to become the mesh\'s admin, then invite others from the Profile screen')
+  } else if (config.mode === 'private') {
+    console.log(`  Mode private: only members of ${config.meshes.join(', ')} may use it`)
+  } else {
+    console.log('  Mode open: anyone may reserve, publish and discover')
+  }
   console.log(`  Open ${relay.url} in a browser`)
   console.log(`  PeerID ${relay.peerId}`)
   console.log('  Multiaddrs:')

@@ -6,6 +6,7 @@ import { once } from 'node:events'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { loadOrCreateKey } from '../src/native/key-file.js'
 import { STARLING_VERSION } from '../src/core/node/create-node.js'
 import type { RelayConfig } from './config.js'
@@ -25,6 +26,8 @@ import { A2ABridge } from './bridge/bridge.js'
 import { MeshMembership } from './mesh/membership.js'
 import { MeshService } from './mesh/service.js'
 import type { MeshServiceInit } from './mesh/service.js'
+import { operatorInvite, ownMeshId } from './mesh/own-mesh.js'
+import type { OperatorInvite } from './mesh/own-mesh.js'
 
 export interface RunningRelay {
   node: RelayNode
@@ -37,6 +40,11 @@ export interface RunningRelay {
   metrics: RelayMetrics
   /** Private mode's memberships and revocations (relay/mesh/); absent in open mode. */
   mesh?: MeshService
+  /**
+   * A private relay given no meshes serves its own (relay/mesh/own-mesh.ts): its id, and the
+   * operator's admin invite. Absent otherwise.
+   */
+  ownMesh?: { meshId: string, invite: OperatorInvite }
   /**
    * Stops gracefully: refuses new connections and registry streams, lets HTTP requests in flight
    * finish (up to `graceMs`), then closes libp2p. Calling it again returns the same promise.
@@ -61,13 +69,17 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   let stopping = false
   let lastVerdict: 'ok' | 'degraded' = 'ok'
   const privateKey = await loadOrCreateKey(join(config.dataDir, 'relay.key'))
-  // private mode: members of the served meshes only; what it was told survives a restart
+  // private mode: members of the served meshes only; what it was told survives a restart. Given
+  // none, the relay serves a mesh its own key owns
   let mesh: MeshService | undefined
+  const ownMeshIdText = config.mode === 'private' && config.meshes.length === 0 ? ownMeshId(peerIdFromPrivateKey(privateKey).toString()) : undefined
   if (config.mode === 'private') {
-    const membership = new MeshMembership({ meshIds: config.meshes, dataDir: config.dataDir, log })
+    const meshIds = ownMeshIdText != null ? [ownMeshIdText] : config.meshes
+    const membership = new MeshMembership({ meshIds, dataDir: config.dataDir, log })
     await membership.load()
     mesh = new MeshService({ ...options.mesh, membership, log, metrics })
-    log.info({ event: 'mesh.private', meshes: config.meshes }, `private mode: serving ${config.meshes.length} mesh${config.meshes.length === 1 ? '' : 'es'}`)
+    if (ownMeshIdText != null) log.info({ event: 'mesh.private', meshes: meshIds, own: true }, `private mode: serving the relay's own mesh ${ownMeshIdText}`)
+    else log.info({ event: 'mesh.private', meshes: meshIds }, `private mode: serving ${meshIds.length} mesh${meshIds.length === 1 ? '' : 'es'}`)
     if (config.bridge) log.info({ event: 'bridge.off', reason: 'private mode' }, 'the A2A HTTP bridge is off in private mode: HTTP callers prove no membership')
   }
   const bridge = new WebSocketBridge()
@@ -135,6 +147,26 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   await once(server, 'listening')
   const httpPort = (server.address() as AddressInfo).port
 
+  let ownMesh: RunningRelay['ownMesh']
+  if (ownMeshIdText != null && mesh != null) {
+    const membership = mesh.membership
+    const invite = await operatorInvite({
+      key: privateKey,
+      meshId: ownMeshIdText,
+      baseUrl: config.publicUrl !== '' ? config.publicUrl : `http://${linkHost(config.host)}:${httpPort}`,
+      dataDir: config.dataDir,
+      usesOf: (meshId, inviteId) => membership.usesOf(meshId, inviteId),
+      isRevoked: membership.isRevoked
+    }).catch((err: unknown) => {
+      server.close()
+      healthMonitor.stop()
+      throw err
+    })
+    ownMesh = { meshId: ownMeshIdText, invite }
+    // the link itself is a secret: the log says where it is kept, not what it is
+    log.info({ event: 'mesh.operator_invite', meshId: ownMeshIdText, inviteId: invite.inviteId, expiresAt: new Date(invite.expiresAt).toISOString(), maxUses: invite.maxUses, kept: invite.kept, file: invite.file }, `operator's admin join link (${invite.kept ? 'kept from an earlier start' : 'new'}) in ${invite.file}`)
+  }
+
   const node = await createRelayNode({
     config,
     privateKey,
@@ -197,6 +229,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
     multiaddrs,
     metrics,
     mesh,
+    ownMesh,
     stop: async (graceMs = DEFAULT_HTTP_DRAIN_MS) => {
       stopped ??= (async () => {
         stopping = true
@@ -218,6 +251,16 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
       await stopped
     }
   }
+}
+
+/**
+ * The host a join link names: the bound address, or for 0.0.0.0 (every interface) the first
+ * address another machine can reach, else loopback. Behind a proxy or a DNS name, --public-url.
+ */
+function linkHost (host: string): string {
+  if (host === '0.0.0.0') return hostsFor(host).find(ip => !ip.startsWith('127.')) ?? '127.0.0.1'
+  if (host === '::') return '[::1]'
+  return host.includes(':') ? `[${host}]` : host
 }
 
 /** The IPv4 addresses a listener on `host` is reachable at. */
