@@ -212,7 +212,8 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       rateLimit: init.rateLimit,
       ask: init.askUnknownSenders,
       // the person opted into the relay's HTTP bridge: its anonymous callers come as the relay
-      bridged: (sender) => this.currentProfile.bridge === true && sender === this.relay.status.relayPeerId
+      bridged: (sender) => this.currentProfile.bridge === true && sender === this.relay.status.relayPeerId,
+      known: async (sender) => (await init.storage.tasks.list({ direction: 'outbound', peerId: sender, limit: 1 })).length > 0
     })
     this.inbound = new InboundTasks({
       records: this.records,

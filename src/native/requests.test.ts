@@ -107,6 +107,16 @@ describe('requests: tasks from unknown senders wait for the person', () => {
     expect(handled).toEqual([])
   })
 
+  it('does not hold a task from an agent the person sent a task to: who we asked may ask us back', async () => {
+    const { agent, handled } = await asking()
+    const other = await peer({ handler: async (task) => ({ kind: 'completed', text: `re: ${task.text}` }) })
+    await agent.waitFor((await agent.send(other.peerId, 'hello')).id)
+    const back = await other.waitFor((await other.send(agent.peerId, 'hello to you')).id)
+    expect(answerText(back.task)).toBe('done: hello to you')
+    expect(handled.map(t => t.text)).toEqual(['hello to you'])
+    expect(await agent.requests()).toEqual([])
+  })
+
   it('keeps a request across a restart, and runs it when the sender is accepted afterwards', async () => {
     const storage = memoryStorage()
     const first = await asking(storage)

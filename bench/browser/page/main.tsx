@@ -40,7 +40,9 @@ async function main (): Promise<void> {
   const storage = await openIdbStorage('starling-bench')
   const peer = await createBrowserPeer(storage, window.location.origin, {
     handler: async (task) => ({ kind: 'completed', text: task.text }),
-    directUpgrade: false
+    directUpgrade: false,
+    // the benchmark's native sender is a stranger to this page: it answers everyone, no person asked
+    askUnknownSenders: false
   })
   await peer.node.handle(BENCH_ECHO_PROTOCOL, async (stream) => {
     const lp = lpStream(stream)

@@ -9,7 +9,7 @@ import type { FormEvent, ReactNode } from 'react'
 import type { MeshInfo } from '../../core/mesh/service.js'
 import { formatTime, isoTime } from '../model/format.js'
 import { INVITE_DURATIONS, inviteLink, meshErrorText } from '../model/meshes.js'
-import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite } from '../node/hooks.js'
+import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite, useRevokeMember } from '../node/hooks.js'
 import { useCopy } from './use-copy.js'
 import { useQrCode } from './use-qr-code.js'
 
@@ -22,8 +22,8 @@ export function MeshesSection (): ReactNode {
     <section className="card meshes" aria-labelledby={`${id}-title`} data-testid="meshes">
       <h3 id={`${id}-title`}>Meshes</h3>
       <p className="muted">
-        A private mesh is a group of peers that trust each other. Once this browser is in a mesh, it accepts tasks
-        only from members of its meshes; in none, it accepts them from anyone.
+        A private mesh is a group of peers that trust each other. Members of your meshes reach your inbox directly;
+        a task from anyone else waits under Requests until you accept or block its sender.
       </p>
       {meshes.length === 0
         ? <p data-testid="no-meshes">This browser is in no mesh.</p>
@@ -52,6 +52,7 @@ function MeshItem ({ mesh }: { mesh: MeshInfo }): ReactNode {
       </p>
       {manages && <InviteForm mesh={mesh} />}
       {manages && <IssuedInvites mesh={mesh} />}
+      {manages && <RevokeMember mesh={mesh} />}
       <LeaveMesh mesh={mesh} />
     </li>
   )
@@ -180,6 +181,39 @@ function IssuedInvites ({ mesh }: { mesh: MeshInfo }): ReactNode {
       )}
       {revoke.error != null && <p role="alert" className="error">Not revoked: {meshErrorText(revoke.error)}</p>}
     </div>
+  )
+}
+
+/** Revokes a member by its PeerID: the relay enforces it at once, and members' peers learn it from the relay. */
+function RevokeMember ({ mesh }: { mesh: MeshInfo }): ReactNode {
+  const revoke = useRevokeMember()
+  const [peerId, setPeerId] = useState('')
+  const id = useId()
+  const submit = (event: FormEvent): void => {
+    event.preventDefault()
+    const target = peerId.trim()
+    if (target === '') return
+    revoke.mutate({ meshId: mesh.meshId, peerId: target }, { onSuccess: () => { setPeerId('') } })
+  }
+  return (
+    <details>
+      <summary>Revoke a member of {mesh.name}</summary>
+      <form className="stack" onSubmit={submit} aria-label={`Revoke a member of ${mesh.name}`}>
+        <label htmlFor={`${id}-peer`}>Member's PeerID</label>
+        <input id={`${id}-peer`} value={peerId} onChange={(e) => { setPeerId(e.target.value) }} spellCheck={false} autoComplete="off" required />
+        <div className="actions">
+          <button type="submit" className="danger" disabled={revoke.isPending || peerId.trim() === ''}>{revoke.isPending ? 'Revoking…' : 'Revoke member'}</button>
+        </div>
+        {revoke.data != null && (
+          <p role="status" className={revoke.data.relayAccepted ? 'ok' : 'warn'} data-testid="revoke-member-result">
+            {revoke.data.relayAccepted
+              ? 'Revoked: the relay has dropped them, and your mesh\'s peers refuse their tasks.'
+              : `Revoked here, but ${revoke.data.relayError ?? 'the relay did not take the revocation'}.`}
+          </p>
+        )}
+        {revoke.error != null && <p role="alert" className="error">Not revoked: {meshErrorText(revoke.error)}</p>}
+      </form>
+    </details>
   )
 }
 

@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react'
-import { useInbox } from '../node/hooks.js'
+import { useInbox, useRequests } from '../node/hooks.js'
 import { useAttentionCounts } from '../pwa/AttentionProvider.js'
 import { href, useRoute } from '../routes.js'
 import type { Route } from '../routes.js'
@@ -14,7 +14,8 @@ const SECTIONS: Array<{ route: Route, label: string, matches: Array<Route['name'
 
 export function Nav (): ReactNode {
   const route = useRoute()
-  const waiting = useInbox().data?.length ?? 0
+  // what waits for the person there: tasks to answer and senders to accept or block
+  const waiting = (useInbox().data?.length ?? 0) + (useRequests().data?.length ?? 0)
   const { unseenAnswers } = useAttentionCounts()
   return (
     <nav className="nav" aria-label="Sections">

@@ -1,5 +1,5 @@
 /**
- * Erasing the browser peer: its database (identity, profile, tasks, directory, private meshes) and the page's own
+ * Erasing the browser peer: its database (identity, profile, tasks, directory, private meshes, policy) and the page's own
  * preferences in localStorage (pinned agents, added relays, unseen answers, the first visit's
  * welcome) go, so the next start is a first visit with a new PeerID. The app shell in the
  * service worker's cache stays: it holds nothing of the person's.

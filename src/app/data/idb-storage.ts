@@ -1,9 +1,8 @@
 /**
  * PeerStorage over IndexedDB (with `idb`): the browser peer's identity, profile, tasks, agent
- * directory and private meshes, kept across reloads. See ./schema.ts for the stores and indexes.
+ * directory, private meshes and policy, kept across reloads. See ./schema.ts for the stores and indexes.
  */
 import { openDB } from 'idb'
-import type { AgentProfile } from '../../core/a2a/binding.js'
 import type { MeshData, MeshStore } from '../../core/mesh/store.js'
 import { compareRecords, matchesQuery } from '../../core/store/types.js'
 import type { AgentDirectoryStore, KnownAgent, PeerStorage, TaskDirection, TaskQuery, TaskRecord, TaskRecordStore, ValueStore } from '../../core/store/types.js'
@@ -36,6 +35,7 @@ export async function openIdbStorage (name = DB_NAME): Promise<BrowserPeerStorag
       save: async (bytes) => { await db.put('identity', bytes.slice(), SINGLETON_KEY) }
     },
     profile: singleton(db, 'profile'),
+    policy: singleton(db, 'policy'),
     tasks: new IdbTaskRecordStore(db),
     agents: new IdbAgentDirectory(db),
     meshes: {
@@ -47,7 +47,7 @@ export async function openIdbStorage (name = DB_NAME): Promise<BrowserPeerStorag
   }
 }
 
-function singleton (db: StarlingDatabase, store: 'profile'): ValueStore<AgentProfile> {
+function singleton<S extends 'profile' | 'policy'> (db: StarlingDatabase, store: S): ValueStore<StarlingDB[S]['value']> {
   return {
     load: async () => await db.get(store, SINGLETON_KEY),
     save: async (value) => { await db.put(store, value, SINGLETON_KEY) }

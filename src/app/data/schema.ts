@@ -10,6 +10,7 @@ import type { DBSchema, IDBPDatabase, IDBPTransaction, StoreNames } from 'idb'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import type { TaskStateName } from '../../core/a2a/json.js'
 import type { MeshData } from '../../core/mesh/store.js'
+import type { PolicyRule } from '../../core/mesh/policy.js'
 import type { KnownAgent, TaskDirection, TaskRecord } from '../../core/store/types.js'
 
 export const DB_NAME = 'starling'
@@ -63,6 +64,11 @@ export interface StarlingDB extends DBSchema {
    * one value under SINGLETON_KEY: the MeshStore writes them whole, so one put is atomic.
    */
   meshes: { key: string, value: MeshData }
+  /**
+   * Who may send this peer which tasks (src/core/mesh/policy.ts), under SINGLETON_KEY: the rules
+   * the person wrote and those accepting or blocking a sender added.
+   */
+  policy: { key: string, value: PolicyRule[] }
 }
 
 export type StarlingDatabase = IDBPDatabase<StarlingDB>
@@ -90,6 +96,10 @@ const MIGRATIONS: readonly Migration[] = [
   // 2 → 3: private meshes (a browser of version 2 is in none, so the store starts empty)
   (db) => {
     db.createObjectStore('meshes')
+  },
+  // 3 → 4: the policy (a browser of version 3 has no rules: unknown senders are asked about)
+  (db) => {
+    db.createObjectStore('policy')
   }
 ]
 

@@ -38,6 +38,8 @@ export interface BrowserPeerOptions {
   handler?: TaskHandler
   /** Upgrade relayed connections to other browsers to direct WebRTC ones (default: true). */
   directUpgrade?: boolean
+  /** Hold tasks from unknown senders under requests (default: true; the benchmark's page answers everyone). */
+  askUnknownSenders?: boolean
 }
 
 /**
@@ -60,6 +62,8 @@ export async function createBrowserPeer (storage: PeerStorage & { meshes?: MeshS
     // a first visit names the agent after its new PeerID
     defaultProfile,
     handler: options.handler,
+    // a person answers: a task from a stranger waits under requests until they accept or block it
+    askUnknownSenders: options.askUnknownSenders ?? true,
     directUpgrade: options.directUpgrade ?? true,
     // The default gater refuses ws:// and private addresses. This page only ever dials its
     // relays (its own origin's and those the person added) and circuits or WebRTC through them.

@@ -29,9 +29,14 @@ export function bridgePeerToQueries (peer: StarlingPeer, client: QueryClient): (
       const record = evt.detail
       client.setQueryData(keys.task(record.direction, record.id), record)
       void client.invalidateQueries({ queryKey: keys.taskLists })
-      if (record.direction === 'inbound') void client.invalidateQueries({ queryKey: keys.inbox })
+      if (record.direction === 'inbound') {
+        void client.invalidateQueries({ queryKey: keys.inbox })
+        void client.invalidateQueries({ queryKey: keys.requests })
+      }
     },
-    inbound: () => { void client.invalidateQueries({ queryKey: keys.inbox }) }
+    inbound: () => { void client.invalidateQueries({ queryKey: keys.inbox }) },
+    request: () => { void client.invalidateQueries({ queryKey: keys.requests }) },
+    policy: (evt) => { client.setQueryData(keys.policy, evt.detail) }
   }
   const names = Object.keys(handlers) as Array<keyof StarlingPeerEvents>
   for (const name of names) peer.addEventListener(name, handlers[name] as EventListener)

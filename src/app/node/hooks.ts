@@ -9,6 +9,7 @@ import type * as MeshCredentials from '../../core/mesh/credentials.js'
 import type { InvitePayload, MeshRole } from '../../core/mesh/credentials.js'
 import type { InviteResult, MeshInfo, RevokeResult } from '../../core/mesh/service.js'
 import type { IssuedInvite } from '../../core/mesh/store.js'
+import type { PolicyRule } from '../../core/mesh/policy.js'
 import type { RelayStatus } from '../../core/node/relay-link.js'
 import type { PeerConnectionInfo, RegistryStatus } from '../../core/peer.js'
 import type { AgentEntry } from '../../core/registry/protocol.js'
@@ -70,6 +71,32 @@ export function useTask (direction: TaskDirection, id: string): UseQueryResult<T
 export function useInbox (): UseQueryResult<TaskRecord[]> {
   const peer = usePeer()
   return useQuery({ queryKey: queryKeys(peer.peerId).inbox, queryFn: async () => await peer.inbox(), ...pushed })
+}
+
+/** Tasks from unknown senders that wait for the person to accept or block them. */
+export function useRequests (): UseQueryResult<TaskRecord[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).requests, queryFn: async () => await peer.requests(), ...pushed })
+}
+
+/** Who may send this peer which tasks, first match wins. */
+export function usePolicy (): UseQueryResult<readonly PolicyRule[]> {
+  const peer = usePeer()
+  return useQuery({ queryKey: queryKeys(peer.peerId).policy, queryFn: () => peer.policyRules, initialData: () => peer.policyRules, ...pushed })
+}
+
+/** Replaces the policy's rules; held requests they now decide are settled. */
+export function useSetPolicy (): UseMutationResult<void, Error, { rules: readonly PolicyRule[] }> {
+  const peer = usePeer()
+  return useMutation({ mutationFn: async ({ rules }) => { await peer.setPolicy(rules) } })
+}
+
+/** Accepts or blocks the sender of a request (and every task it has waiting). */
+export function useDecideSender (): UseMutationResult<void, Error, { peerId: string, accept: boolean }> {
+  const peer = usePeer()
+  return useMutation({
+    mutationFn: async ({ peerId, accept }) => { await (accept ? peer.acceptSender(peerId) : peer.blockSender(peerId)) }
+  })
 }
 
 /** Agents seen before (no network). */
@@ -208,6 +235,11 @@ export function useLeaveMesh (): UseMutationResult<MeshInfo, Error, { meshId: st
 /** Revokes an invite this peer issued; the result says whether the relay took it too. */
 export function useRevokeInvite (): UseMutationResult<RevokeResult, Error, { meshId: string, inviteId: string }> {
   return useMeshMutation(async (meshes, { meshId, inviteId }) => await meshes.revoke(meshId, { invite: inviteId }))
+}
+
+/** Revokes a member: the relay drops its reservation and entry, and peers reject its tasks. */
+export function useRevokeMember (): UseMutationResult<RevokeResult, Error, { meshId: string, peerId: string }> {
+  return useMeshMutation(async (meshes, { meshId, peerId }) => await meshes.revoke(meshId, { member: peerId }))
 }
 
 /** What an invite offers, checked (signatures, expiry), and who issued it. */

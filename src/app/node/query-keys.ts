@@ -17,6 +17,8 @@ export function queryKeys (peerId: string) {
     tasks: (query: TaskQuery) => [...all, 'tasks', query] as const,
     task: (direction: TaskDirection, id: string) => [...all, 'task', direction, id] as const,
     inbox: [...all, 'inbox'] as const,
+    requests: [...all, 'requests'] as const,
+    policy: [...all, 'policy'] as const,
     knownAgents: [...all, 'agents', 'known'] as const,
     discover: [...all, 'agents', 'registry'] as const
   }

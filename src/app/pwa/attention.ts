@@ -1,5 +1,6 @@
 /**
- * What needs the person: inbound tasks waiting for their answer, and answers to their own tasks
+ * What needs the person: inbound tasks waiting for their answer, requests from unknown senders
+ * waiting for them to accept or block the sender, and answers to their own tasks
  * they have not looked at yet. The count goes into the page's title and the installed app's
  * badge; while the app is in the background, each new task and each answer is also a system
  * notification (when the person allowed them). Knows nothing of React: ./AttentionProvider
@@ -68,6 +69,7 @@ export class Attention {
     this.running = true
     this.init.peer.addEventListener('task', this.onTask)
     this.init.peer.addEventListener('inbound', this.onInbound)
+    this.init.peer.addEventListener('request', this.onRequest)
     for (const record of await this.init.peer.tasks({ direction: 'outbound' })) this.states.set(record.id, record.state)
     await this.refresh()
   }
@@ -76,6 +78,7 @@ export class Attention {
     this.running = false
     this.init.peer.removeEventListener('task', this.onTask)
     this.init.peer.removeEventListener('inbound', this.onInbound)
+    this.init.peer.removeEventListener('request', this.onRequest)
   }
 
   /** The count of things that wait for the person. */
@@ -130,6 +133,18 @@ export class Attention {
     })
   }
 
+  private readonly onRequest = (evt: CustomEvent<InboundTask>): void => {
+    const { from, text } = evt.detail
+    void this.refresh()
+    if (this.init.visible()) return
+    void this.tell({
+      title: `${this.init.nameOf(from)} asks to send you tasks`,
+      body: text,
+      tag: `request:${from}`,
+      url: href({ name: 'inbox' })
+    })
+  }
+
   private async tell (notice: AttentionNotice): Promise<void> {
     if (!this.init.allowed()) return
     try {
@@ -140,7 +155,8 @@ export class Attention {
   }
 
   private async refresh (): Promise<void> {
-    const waiting = (await this.init.peer.inbox()).length
+    const [inbox, requests] = await Promise.all([this.init.peer.inbox(), this.init.peer.requests()])
+    const waiting = inbox.length + requests.length
     if (!this.running) return
     this.waiting = waiting
     this.changed()

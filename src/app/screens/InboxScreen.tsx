@@ -3,17 +3,19 @@ import type { TaskRecord } from '../../core/store/types.js'
 import { AnswerForm } from '../components/AnswerForm.js'
 import { Parts } from '../components/Parts.js'
 import { PeerName } from '../components/PeerName.js'
+import { Requests } from '../components/Requests.js'
 import { useInbox } from '../node/hooks.js'
 import { formatTime, isoTime } from '../model/format.js'
 import { conversation, questionText } from '../model/tasks.js'
 import { href } from '../routes.js'
 
-/** Tasks other agents sent us that wait for our answer. */
+/** Tasks other agents sent us that wait for our answer, and requests from agents we do not know. */
 export function InboxScreen (): ReactNode {
   const inbox = useInbox()
   return (
     <section aria-labelledby="inbox-title">
       <h2 id="inbox-title">Inbox</h2>
+      <Requests />
       {inbox.isPending
         ? <p className="muted">Loading…</p>
         : (inbox.data?.length ?? 0) === 0

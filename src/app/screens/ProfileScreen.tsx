@@ -7,6 +7,7 @@ import { IdentitySection } from '../components/IdentitySection.js'
 import { useCopy } from '../components/use-copy.js'
 import { MeshesSection } from '../components/MeshesSection.js'
 import { NotificationSetting } from '../components/NotificationSetting.js'
+import { PolicySection } from '../components/PolicySection.js'
 import { usePeerId, useProfile, useSetProfile } from '../node/hooks.js'
 
 /**
@@ -35,6 +36,7 @@ export function ProfileScreen (): ReactNode {
       {save.error != null && <p role="alert" className="error">Not saved: {errorMessage(save.error)}</p>}
       <NotificationSetting />
       <MeshesSection />
+      <PolicySection />
       <IdentitySection />
     </section>
   )

@@ -33,6 +33,11 @@ export interface AdmissionInit {
    * bridge that this peer opted into: admitted, as the opt-in said (the relay limits its callers).
    */
   bridged?: (sender: string) => boolean
+  /**
+   * Whether the person knows `sender` already (this peer sent it a task): a sender it would
+   * hold is admitted then. Who we asked something may ask us back.
+   */
+  known?: (sender: string, options: { signal?: AbortSignal }) => Promise<boolean>
 }
 
 export class Admission {
@@ -41,6 +46,7 @@ export class Admission {
   private readonly rate: SenderRateLimit
   private readonly alwaysLimit: boolean
   private readonly bridged: (sender: string) => boolean
+  private readonly known: (sender: string, options: { signal?: AbortSignal }) => Promise<boolean>
 
   constructor (init: AdmissionInit) {
     this.meshes = init.meshes
@@ -48,6 +54,7 @@ export class Admission {
     this.rate = new SenderRateLimit(init.rateLimit)
     this.alwaysLimit = init.rateLimit != null
     this.bridged = init.bridged ?? (() => false)
+    this.known = init.known ?? (async () => false)
   }
 
   /** Whether `task` may run, is refused (and why) or waits for the person; undefined: it may run. */
@@ -73,7 +80,10 @@ export class Admission {
       : new Set<string>()
     const decision = this.policy.decide({ sender: task.from, senderMeshes, skill })
     if (decision.allowed) return undefined
-    if (decision.held === true) return { outcome: 'hold', reason: decision.reason }
+    if (decision.held === true) {
+      if (await this.known(task.from, options)) return undefined
+      return { outcome: 'hold', reason: decision.reason }
+    }
     log('refused a task from %s - %s', task.from, decision.reason)
     return { outcome: 'reject', reason: decision.reason }
   }

@@ -11,7 +11,7 @@
  * When no rule matches: a peer that belongs to at least one mesh accepts tasks only from members
  * of its meshes; a peer in no mesh stays open to everyone, as peers were before meshes existed.
  * A peer a person answers (the PWA) asks instead (`ask`): a sender no rule names and no mesh of
- * ours vouches for is held, its task waiting under "requests" until the person accepts the
+ * ours vouches for (nor the person's own tasks: see ./admission.ts `known`) is held, its task waiting under "requests" until the person accepts the
  * sender (an allow rule for its PeerID) or blocks it (a deny rule).
  *
  * Which skill a task asks for is the `skill` key of its message's metadata (A2A's Message
