@@ -12,21 +12,34 @@ import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import * as varint from 'uint8-varint'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Libp2p, PeerId, PrivateKey, Stream } from '@libp2p/interface'
 import { RpcClient } from '../src/core/rpc/client.js'
 import { REGISTRY_PROTOCOL, RegistryMethod } from '../src/core/registry/protocol.js'
+import { MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshMethod } from '../src/core/mesh/protocol.js'
 import { buildAgentCard } from '../src/core/a2a/binding.js'
 import { tcpAddr } from '../src/native/test-helpers.js'
 import type { RunningRelay } from './relay.js'
 
+/**
+ * Who a test peer is: its key (a fresh one when absent) and what it serves before it dials the
+ * relay (a member of a private relay's mesh answers the relay's `Credentials` question).
+ */
+export interface PeerIdentity {
+  privateKey?: PrivateKey
+  setup?: (node: Libp2p) => Promise<void>
+}
+
 /** A bare peer: TCP, Noise, yamux; no services, no pings of its own unless `keepAliveMs`. */
-export async function barePeer (options: { keepAliveMs?: number } = {}): Promise<Libp2p> {
-  return await createLibp2p({
+export async function barePeer (options: { keepAliveMs?: number } & PeerIdentity = {}): Promise<Libp2p> {
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux(options.keepAliveMs == null ? { enableKeepAlive: false } : { keepAliveInterval: options.keepAliveMs })],
     connectionMonitor: { enabled: false }
   })
+  await options.setup?.(node)
+  return node
 }
 
 /** A small deterministic PRNG (mulberry32), so a failing run can be replayed. */
@@ -41,7 +54,7 @@ export function prng (seed: number): () => number {
   }
 }
 
-export type FrameKind = 'random body' | 'truncated' | 'no prefix' | 'huge prefix' | 'json, not a request' | 'empty'
+export type FrameKind = 'random body' | 'truncated' | 'no prefix' | 'huge prefix' | 'json, not a request' | 'empty' | 'a request only members may make'
 
 /** One bad frame: what it is and its bytes. */
 export function badFrame (random: () => number): { kind: FrameKind, bytes: Uint8Array } {
@@ -84,26 +97,36 @@ export type StreamOutcome = 'answered' | 'reset' | 'closed'
 /**
  * Sends `frames` on `stream`, closes our side, and resolves with how the relay ended it: a
  * reset, a close after sending us something (an error, or for ping an echo), or a bare close.
- * `received` is everything the relay sent.
+ * `received` is everything the relay sent. With `answered`, the stream counts as answered (and
+ * is reset by us) once what was received satisfies it: a relay refusing a hop request writes its
+ * status and leaves the stream open (libp2p's circuit relay server).
  */
-export async function sendAndEnd (stream: Stream, frames: Uint8Array[]): Promise<{ outcome: StreamOutcome, received: Uint8Array[] }> {
+export async function sendAndEnd (stream: Stream, frames: Uint8Array[], options: { answered?: (received: Uint8Array[]) => boolean } = {}): Promise<{ outcome: StreamOutcome, received: Uint8Array[] }> {
   const received: Uint8Array[] = []
   const ended = new Promise<StreamOutcome>((resolve) => {
-    stream.addEventListener('message', (evt) => { received.push(evt.data.subarray()) })
+    stream.addEventListener('message', (evt) => {
+      received.push(evt.data.subarray())
+      if (options.answered?.(received) === true) {
+        resolve('answered')
+        stream.abort(new Error('answered'))
+      }
+    })
     stream.addEventListener('close', (evt) => {
       resolve(evt.error != null ? 'reset' : received.length > 0 ? 'answered' : 'closed')
     })
   })
-  try {
+  const writing = (async () => {
     for (const frame of frames) {
       if (stream.writeStatus !== 'writable') break
       if (!stream.send(frame)) await stream.onDrain().catch(() => {})
     }
     if (stream.writeStatus === 'writable') await stream.close().catch(() => {})
-  } catch {
+  })().catch(() => {
     // the relay reset the stream while we wrote: `ended` says so
-  }
-  return { outcome: await ended, received }
+  })
+  const outcome = await ended
+  await writing
+  return { outcome, received }
 }
 
 /** Writes nothing and never closes our side: resolves with how the relay ends the stream. */
@@ -144,9 +167,35 @@ export function hopStatus (bytes: Uint8Array): number | undefined {
   return undefined
 }
 
+export const HOP = '/libp2p/circuit/relay/0.2.0/hop'
+/** HopMessage.Status values the tests read. */
+export const HopStatus = { OK: 100, PERMISSION_DENIED: 202, MALFORMED_MESSAGE: 400, UNEXPECTED_MESSAGE: 401 } as const
+
+/** A length-prefixed HopMessage { type: RESERVE }. */
+export const HOP_RESERVE = Uint8Array.from([2, 0x08, 0x00])
+
+/** A length-prefixed HopMessage { type: CONNECT, peer: { id: `peer` } }. */
+export function hopConnect (peer: PeerId): Uint8Array {
+  const id = peer.toMultihash().bytes
+  const target = concat(Uint8Array.from([0x0a, ...varint.encode(id.length)]), id)
+  const body = concat(Uint8Array.from([0x08, 0x01, 0x12, ...varint.encode(target.length)]), target)
+  return concat(varint.encode(body.length), body)
+}
+
+/** Whether the bytes received on a hop stream hold a status. */
+export const hasHopStatus = (received: Uint8Array[]): boolean => hopStatus(concatAll(received)) != null
+
+/** Sends a RESERVE on a new hop stream from `node` to the relay; resolves with the relay's status. */
+export async function reserveOn (node: Libp2p, relay: RunningRelay, options: { signal?: AbortSignal } = {}): Promise<number | undefined> {
+  const stream = await node.dialProtocol(multiaddr(tcpAddr(relay)), HOP, options)
+  const { received } = await sendAndEnd(stream, [HOP_RESERVE], { answered: hasHopStatus })
+  return hopStatus(concatAll(received))
+}
+
 /** A peer that holds a reservation on the relay and echoes on `/abuse/echo/1.0.0`, relayed connections included. */
-export async function echoBehindRelay (relay: RunningRelay): Promise<{ node: Libp2p, circuitAddr: string }> {
+export async function echoBehindRelay (relay: RunningRelay, identity: PeerIdentity = {}): Promise<{ node: Libp2p, circuitAddr: string }> {
   const node = await createLibp2p({
+    privateKey: identity.privateKey,
     transports: [tcp(), circuitRelayTransport({ reservationCompletionTimeout: 10_000 })],
     addresses: { listen: ['/p2p-circuit'] },
     connectionEncrypters: [noise()],
@@ -157,6 +206,7 @@ export async function echoBehindRelay (relay: RunningRelay): Promise<{ node: Lib
     connectionManager: { inboundUpgradeTimeout: 30_000 },
     services: { identify: identify() }
   })
+  await identity.setup?.(node)
   await node.handle(ECHO_PROTOCOL, async (stream) => {
     for await (const chunk of stream) stream.send(chunk)
     await stream.close()
@@ -177,12 +227,19 @@ export async function echoBehindRelay (relay: RunningRelay): Promise<{ node: Lib
 
 export const ECHO_PROTOCOL = '/abuse/echo/1.0.0'
 
+export interface WellBehavedInit extends PeerIdentity {
+  /** Also reads the revocations of this mesh on each check (on a private relay, as its member). */
+  revocationsOf?: string
+}
+
 /**
- * A well-behaved peer: publishes a card, then on each `check()` discovers itself in the
- * registry and makes a round trip through the relay to `echo`.
+ * A well-behaved peer: publishes a card, then on each `check()` reserves a slot, publishes again,
+ * discovers itself in the registry (and nobody else), reads its mesh's revocations when told
+ * one, and makes a round trip through the relay to `echo`.
  */
-export async function wellBehaved (relay: RunningRelay, echo: { circuitAddr: string }): Promise<{ node: Libp2p, check: (label: string) => Promise<void>, stalls: string[] }> {
+export async function wellBehaved (relay: RunningRelay, echo: { circuitAddr: string }, init: WellBehavedInit = {}): Promise<{ node: Libp2p, check: (label: string) => Promise<void>, stalls: string[] }> {
   const node = await createLibp2p({
+    privateKey: init.privateKey,
     transports: [tcp(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
@@ -191,14 +248,28 @@ export async function wellBehaved (relay: RunningRelay, echo: { circuitAddr: str
     connectionManager: { inboundUpgradeTimeout: 30_000 },
     services: { identify: identify() }
   })
+  await init.setup?.(node)
   const me = node.peerId.toString()
+  const card = buildAgentCard(me, { name: 'bystander', description: '', skills: [{ id: 'bystanding' }] })
   const rpc = new RpcClient(await node.dialProtocol(multiaddr(tcpAddr(relay)), REGISTRY_PROTOCOL))
-  await rpc.request(RegistryMethod.Publish, { card: buildAgentCard(me, { name: 'bystander', description: '', skills: [{ id: 'bystanding' }] }) })
+  await rpc.request(RegistryMethod.Publish, { card })
   let round = 0
   const stalls: string[] = []
   const check = async (label: string): Promise<void> => {
+    const status = await reserveOn(node, relay, { signal: AbortSignal.timeout(8_000) })
+    if (status !== HopStatus.OK) throw new Error(`${label}: the reservation was answered with status ${status}`)
+    await rpc.request(RegistryMethod.Publish, { card })
     const found = await rpc.request(RegistryMethod.Discover, { skill: 'bystanding' }) as { agents: Array<{ peerId: string }> }
     if (found.agents.map(a => a.peerId).join() !== me) throw new Error(`${label}: discover returned ${JSON.stringify(found)}`)
+    if (init.revocationsOf != null) {
+      const mesh = new RpcClient(await node.dialProtocol(multiaddr(tcpAddr(relay)), MESH_PROTOCOL), { maxMessageBytes: MESH_MAX_FRAME_BYTES })
+      try {
+        const read = await mesh.request(MeshMethod.Revocations, { meshIds: [init.revocationsOf] })
+        if (JSON.stringify(read) !== '{"revocations":[]}') throw new Error(`${label}: revocations returned ${JSON.stringify(read)}`)
+      } finally {
+        await mesh.close()
+      }
+    }
     const text = `${label} ${round++}`
     // a circuit whose handshake stalled while the relay was flooded is given up and dialled
     // afresh, as a real peer's dial timeout would: counted in `stalls`, never silent
@@ -219,7 +290,7 @@ export async function wellBehaved (relay: RunningRelay, echo: { circuitAddr: str
   return { node, check, stalls }
 }
 
-function concatAll (chunks: Uint8Array[]): Uint8Array {
+export function concatAll (chunks: Uint8Array[]): Uint8Array {
   return chunks.reduce((a, b) => concat(a, b), new Uint8Array(0))
 }
 

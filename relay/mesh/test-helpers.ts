@@ -23,12 +23,10 @@ import { errorResponse, isObject, successResponse } from '../../src/core/rpc/jso
 import { serveRpc } from '../../src/core/rpc/server.js'
 import { REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
 import { tcpAddr } from '../../src/native/test-helpers.js'
-import { hopStatus } from '../abuse-helpers.js'
+import { HOP, HopStatus, reserveOn } from '../abuse-helpers.js'
 import type { RunningRelay } from '../relay.js'
 
-export const HOP = '/libp2p/circuit/relay/0.2.0/hop'
-/** HopMessage.Status values the tests read. */
-export const HopStatus = { OK: 100, PERMISSION_DENIED: 202 } as const
+export { HOP, HopStatus }
 export const ECHO = '/mesh-test/echo/1.0.0'
 
 export interface Keyed { key: PrivateKey, id: string }
@@ -100,25 +98,7 @@ export async function meshPeer (relay: RunningRelay, init: MeshPeerInit = {}): P
     connectionMonitor: { enabled: false },
     services: { identify: identify() }
   })
-  let asked = 0
-  if (init.credentials != null) {
-    const bundles = init.credentials
-    await node.handle(MESH_PROTOCOL, async (stream) => {
-      await serveRpc(stream, {
-        maxMessageBytes: MESH_MAX_FRAME_BYTES,
-        handler: (request) => {
-          asked++
-          const params = request.params
-          if (request.method !== MeshMethod.Credentials || !isObject(params) || !Array.isArray(params.meshIds)) {
-            return errorResponse(request.id ?? null, -32602, 'only Credentials { meshIds } is served here')
-          }
-          // like a peer: only credentials for the meshes asked for (a tampered one is shown as is)
-          const wanted = new Set(params.meshIds as string[])
-          return successResponse(request.id ?? null, { credentials: init.showAll === true ? bundles : bundles.filter(b => wanted.has(meshOf(b)) || meshOf(b) === '') })
-        }
-      })
-    })
-  }
+  const asked = init.credentials == null ? () => 0 : await answerCredentials(node, init.credentials, { showAll: init.showAll })
   await node.handle(ECHO, async (stream) => {
     for await (const chunk of stream) stream.send(chunk)
     await stream.close()
@@ -129,27 +109,10 @@ export async function meshPeer (relay: RunningRelay, init: MeshPeerInit = {}): P
   return {
     node,
     id,
-    asked: () => asked,
+    asked,
     registry,
     mesh: async () => new RpcClient(await node.dialProtocol(relayAddr, MESH_PROTOCOL), { maxMessageBytes: MESH_MAX_FRAME_BYTES }),
-    reserve: async () => {
-      const stream = await node.dialProtocol(relayAddr, HOP)
-      const received: Uint8Array[] = []
-      // the relay answers a refusal and leaves the stream open: the answer is what is waited for
-      const answered = new Promise<number | undefined>((resolve) => {
-        stream.addEventListener('message', (evt) => {
-          received.push(evt.data.subarray())
-          const status = hopStatus(concat(received))
-          if (status != null) resolve(status)
-        })
-        stream.addEventListener('close', () => { resolve(hopStatus(concat(received))) })
-      })
-      // HopMessage { type: RESERVE (0) }, length-prefixed
-      stream.send(Uint8Array.from([2, 0x08, 0x00]))
-      const status = await answered
-      stream.abort(new Error('done'))
-      return status
-    },
+    reserve: async () => await reserveOn(node, relay),
     publish: async (skill) => {
       const rpc = await registry()
       try {
@@ -170,6 +133,30 @@ export async function meshPeer (relay: RunningRelay, init: MeshPeerInit = {}): P
   }
 }
 
+/**
+ * Serves `/starling/mesh/1.0.0` on `node` as a peer answering the relay's `Credentials` question
+ * with `bundles` (those of the meshes asked for, unless `showAll`). Returns how often it was asked.
+ */
+export async function answerCredentials (node: Libp2p, bundles: CredentialBundle[], options: { showAll?: boolean } = {}): Promise<() => number> {
+  let asked = 0
+  await node.handle(MESH_PROTOCOL, async (stream) => {
+    await serveRpc(stream, {
+      maxMessageBytes: MESH_MAX_FRAME_BYTES,
+      handler: (request) => {
+        asked++
+        const params = request.params
+        if (request.method !== MeshMethod.Credentials || !isObject(params) || !Array.isArray(params.meshIds)) {
+          return errorResponse(request.id ?? null, -32602, 'only Credentials { meshIds } is served here')
+        }
+        // like a peer: only credentials for the meshes asked for (a tampered one is shown as is)
+        const wanted = new Set(params.meshIds as string[])
+        return successResponse(request.id ?? null, { credentials: options.showAll === true ? bundles : bundles.filter(b => wanted.has(meshOf(b)) || meshOf(b) === '') })
+      }
+    })
+  })
+  return () => asked
+}
+
 /** The mesh a bundle names, read without verifying (to answer like a peer); '' when unreadable. */
 function meshOf (bundle: CredentialBundle): string {
   try {
@@ -178,16 +165,6 @@ function meshOf (bundle: CredentialBundle): string {
   } catch {
     return ''
   }
-}
-
-function concat (chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.length
-  }
-  return out
 }
 
 /** Resolves when `node` loses its connection to the relay. */
