@@ -5,7 +5,11 @@
 //
 // Relay options and STARLING_* variables pass through to the relay (`npm start -- --help` lists
 // them). The demo agent ("Echo (demo)", skill `echo`) keeps its home beside the relay's key:
-// `.starling/demo-agent` by default, `<data dir>/demo-agent` with another --data-dir. Both
+// `.starling/demo-agent` by default, `<data dir>/demo-agent` with another --data-dir. When the
+// relay is private and serves its own mesh (the default off loopback), the demo agent is made a
+// member before it starts: the relay's key signs it a credential (relay/mesh/own-mesh.ts). A
+// private relay serving other meshes (--mesh) cannot do that: the demo agent then runs outside
+// them, and this says how to let it in. Both
 // processes' output is forwarded line by line with a prefix. SIGINT or SIGTERM stops both; if
 // either dies on its own, the other is stopped and this exits non-zero.
 //
@@ -14,7 +18,7 @@
 import { spawn } from 'node:child_process'
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs'
 import { basename, dirname, join, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createInterface } from 'node:readline'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -22,6 +26,7 @@ const POLYFILL = join(ROOT, 'bin', 'polyfill.mjs')
 const RELAY_MAIN = join(ROOT, 'dist', 'node', 'relay', 'main.js')
 const APP_INDEX = join(ROOT, 'dist', 'app', 'index.html')
 const CLI_MAIN = join(ROOT, 'dist', 'node', 'src', 'native', 'cli.js')
+const OWN_MESH = join(ROOT, 'dist', 'node', 'relay', 'mesh', 'own-mesh.js')
 
 /** What the build reads: when any of it is newer than the build output, build again. */
 const SOURCES = ['src', 'relay', 'index.html', 'vite.config.ts', 'tsconfig.node.json', 'tsconfig.app.json', 'tsconfig.base.json', 'public']
@@ -213,24 +218,61 @@ async function main () {
     console.error(`[start] ${RELAY_MAIN} is missing: run npm run build`)
     process.exit(1)
   }
-  if (relayArgs.includes('--help')) console.log('npm start [-- RELAY-OPTIONS…] [--no-demo]: a relay and a demo echo agent (--no-demo: the relay alone)\n')
+  if (relayArgs.includes('--help')) {
+    console.log([
+      'npm start [-- RELAY-OPTIONS…] [--no-demo]: a relay and a demo echo agent (--no-demo: the relay alone)',
+      '',
+      'On loopback (the default --host 127.0.0.1) the relay is open. On any other address it is',
+      'private unless --mode open says otherwise: it serves a mesh of its own and prints an admin',
+      'join link for you; the demo agent is made a member of that mesh.',
+      ''
+    ].join('\n'))
+  }
 
+  // what the relay's banner says before its "Open" line: its mode, and where its data is
+  const relay = { ownMesh: undefined, dataDir: undefined, privateMeshes: undefined }
   start('relay', [RELAY_MAIN, ...relayArgs], (line) => {
+    const own = /^\s*Mode private: only members of the relay's own mesh (\S+)/.exec(line)
+    if (own != null) relay.ownMesh = own[1]
+    const others = /^\s*Mode private: only members of (.+) may use it$/.exec(line)
+    if (others != null && own == null) relay.privateMeshes = others[1]
+    const kept = /^\s*Operator join link .*; kept in (.+)\):$/.exec(line)
+    if (kept != null) relay.dataDir = dirname(kept[1])
     const match = /^\s*Open (https?:\/\/\S+)/.exec(line)
     if (match == null || relayStarted) return
     relayStarted = true
-    if (withDemo) void startDemo(match[1])
+    if (withDemo) void startDemo(match[1], relay)
   })
 }
 
-async function startDemo (url) {
+/** Makes the demo agent a member of the relay's own mesh (signed with the relay's key, in its data dir). */
+async function admitDemo (home, url, dataDir) {
+  try {
+    // the built modules use libp2p, which needs the polyfill on Node 20: load it first
+    await import(pathToFileURL(POLYFILL).href)
+    const { admitLocalAgent } = await import(pathToFileURL(OWN_MESH).href)
+    const admitted = await admitLocalAgent({ dataDir, home, relayUrl: url })
+    console.log(`[start] the demo agent ${admitted.member} is a member of the relay's mesh ${admitted.meshId}`)
+    return 0
+  } catch (err) {
+    console.error(`[start] could not make the demo agent a member of the relay's mesh: ${err instanceof Error ? err.message : String(err)}`)
+    return 1
+  }
+}
+
+async function startDemo (url, relay) {
   const home = demoHome()
-  const code = await prepareDemo(home, url)
+  let code = await prepareDemo(home, url)
+  if (code === 0 && relay.ownMesh != null) code = await admitDemo(home, url, relay.dataDir ?? relayDataDir())
   if (stopping) return
   if (code !== 0) {
     console.error('[start] could not set up the demo agent')
     void stopAll('SIGTERM', code)
     return
+  }
+  if (relay.privateMeshes != null) {
+    console.error(`[start] the relay serves ${relay.privateMeshes} only: the demo agent is no member and cannot reserve or publish.`)
+    console.error(`[start] To let it in: an admin of that mesh makes an invite (\`starling mesh invite MESH\`); with this running, \`starling mesh join LINK --home ${home}\`; then restart npm start.`)
   }
   start('demo', [CLI_MAIN, 'serve', '--echo', '--home', home])
 }

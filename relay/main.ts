@@ -5,7 +5,7 @@
  * Two kinds of output on stdout: the start banner, for a person at a terminal (and the e2e
  * harness, which waits for its "Open http://..." line), and the operational log, JSON lines.
  */
-import { ConfigError, loadConfig, usage } from './config.js'
+import { ConfigError, isLoopback, loadConfig, OPTIONS, usage } from './config.js'
 import { createRelayLogger } from './logger.js'
 import { startRelay } from './relay.js'
 
@@ -36,6 +36,11 @@ async function main (): Promise<void> {
     console.log(`  Operator join link (admin, ${invite.maxUses} use${invite.maxUses === 1 ? '' : 's'}, until ${new Date(invite.expiresAt).toISOString()}; kept in ${invite.file}):`)
     console.log(`    ${invite.link}`)
     console.log('  Open it in your browser to become the mesh\'s admin, then invite others from the Profile screen')
+    // browsers give a plain-http page on another address than loopback no secure context, which
+    // the PWA needs (WebCrypto's randomUUID, service workers): the link must be https there
+    if (/^http:\/\//.test(invite.link) && !isLoopback(new URL(invite.link).hostname)) {
+      console.log(`  Note: browsers treat http:// on ${new URL(invite.link).host} as insecure and the app needs https: put a TLS proxy in front and set --${OPTIONS.publicUrl.flag} https://… (docs/deploy.md)`)
+    }
   } else if (config.mode === 'private') {
     console.log(`  Mode private: only members of ${config.meshes.join(', ')} may use it`)
   } else {
