@@ -12,7 +12,7 @@ import type { Locator, Page } from '@playwright/test'
 import { test, expect } from './harness/fixtures.js'
 import { forwardPageErrors, openPage, openPages } from './harness/browser.js'
 import { startRelay } from './harness/starling.js'
-import { expectOnMesh, openSection, peerIdOf } from './harness/app.js'
+import { acceptSender, expectOnMesh, openSection, peerIdOf } from './harness/app.js'
 
 /** Follows a link to the agent `peerId` (as one pasted from a chat): the send screen. */
 async function openSendScreen (page: Page, peerId: string): Promise<void> {
@@ -70,7 +70,7 @@ test('a task with an image, a question back, a reply with a file and an answer w
   const [a, b] = await openPages(browser, 2, { url: relay.url })
   const pageA = a!.page
   const pageB = b!.page
-  await expectOnMesh(pageA)
+  const idA = await expectOnMesh(pageA)
   await expectOnMesh(pageB)
   const idB = await peerIdOf(pageB)
 
@@ -112,8 +112,8 @@ test('a task with an image, a question back, a reply with a file and an answer w
     await expect(viewA.getByTestId('task-delivery')).toHaveAttribute('data-delivery', 'delivered')
   })
 
-  await test.step('B sees the question and the image in its inbox, and asks for input', async () => {
-    await openSection(pageB, 'Inbox')
+  await test.step('B accepts A, a stranger to it, and sees the question and the image in its inbox, and asks for input', async () => {
+    await acceptSender(pageB, idA)
     await expect(itemB.getByTestId('inbox-question')).toHaveText(question)
     expect(await imageSize(itemB.getByRole('img', { name: 'dot.png' }))).toEqual({ width: 3, height: 2 })
     await itemB.getByRole('textbox', { name: 'Answer' }).fill(ask)
@@ -150,15 +150,17 @@ test('a task with an image, a question back, a reply with a file and an answer w
     // a push stream whose WebRTC connection had died goes over the circuit instead
     // (src/core/node/connector.ts, openOnBest)
     await expect(viewA.getByTestId('task-state')).toHaveText('completed')
+    // the first agent message is B's notice that its person had not accepted A yet (A was a stranger to B)
     expect(await conversationShape(viewA)).toMatch(
-      /^message:user state:submitted (state:working )?state:input_required message:agent message:user (state:(submitted|working) )+answer state:completed$/
+      /^message:user state:submitted (state:working )?state:input_required message:agent message:agent message:user (state:(submitted|working) )+answer state:completed$/
     )
     const messages = viewA.getByTestId('task-message')
-    await expect(messages).toHaveCount(3)
+    await expect(messages).toHaveCount(4)
     await expect(messages.nth(0)).toContainText(question)
-    await expect(messages.nth(1)).toContainText(ask)
-    await expect(messages.nth(2)).toContainText(reply)
-    await expect(messages.nth(2).getByTestId('file-part')).toHaveAttribute('data-filename', 'notes.txt')
+    await expect(messages.nth(1)).toContainText('waiting for the person to accept you as a sender')
+    await expect(messages.nth(2)).toContainText(ask)
+    await expect(messages.nth(3)).toContainText(reply)
+    await expect(messages.nth(3).getByTestId('file-part')).toHaveAttribute('data-filename', 'notes.txt')
 
     const times = await viewA.getByTestId('task-event').locator('time').evaluateAll(els => els.map(el => Date.parse(el.getAttribute('datetime') ?? '')))
     expect(times.length).toBeGreaterThanOrEqual(4)
@@ -227,7 +229,7 @@ test('tasks to a peer that is offline are queued (a cancel too), and reach it wh
   const a = await openPage(browser, 'A', { url: relay.url })
   const b = await openPage(browser, 'B', { url: relay.url })
   const pageA = a.page
-  await expectOnMesh(pageA)
+  const idA = await expectOnMesh(pageA)
   await expectOnMesh(b.page)
   const idB = await peerIdOf(b.page)
   // B's tab closes: its peer is gone, its identity and tasks stay in its browser profile
@@ -288,8 +290,8 @@ test('tasks to a peer that is offline are queued (a cancel too), and reach it wh
     await expect(viewA.getByTestId('cancel-pending')).toHaveCount(0)
   })
 
-  await test.step('B answers the one that was not canceled; A sees it completed', async () => {
-    await openSection(pageB, 'Inbox')
+  await test.step('B accepts A and answers the one that was not canceled; A sees it completed', async () => {
+    await acceptSender(pageB, idA)
     const item = pageB.getByTestId('inbox-item').filter({ hasText: question })
     await item.getByRole('textbox', { name: 'Answer' }).fill('Here now.')
     await item.getByRole('button', { name: 'Send answer' }).click()

@@ -13,7 +13,7 @@
 import type { TaskJson } from '../src/core/a2a/json.js'
 import { test, expect } from './harness/fixtures.js'
 import { openPages } from './harness/browser.js'
-import { expectOnMesh, openSection } from './harness/app.js'
+import { acceptSender, expectOnMesh } from './harness/app.js'
 import { startPeer, startRelay, starlingCli } from './harness/starling.js'
 import { tempDir } from './harness/tmp.js'
 import { loadSdk, untilPublished } from './faults-harness.js'
@@ -83,7 +83,7 @@ test('a native peer upgrades its relayed connection to a browser tab to WebRTC',
 
   const sent = await starlingCli<{ taskId: string }>(nell.home, ['send', browserId, 'Are you there?'], { json: true })
   expect(sent.code, sent.stderr).toBe(0)
-  await openSection(page, 'Inbox')
+  await acceptSender(page, native.peerId)
   await expect(page.getByTestId('inbox-item').filter({ hasText: 'Are you there?' })).toHaveCount(1)
   await expect.poll(async () => {
     const peers = await starlingCli<AgentLine[]>(nell.home, ['peers'], { json: true })

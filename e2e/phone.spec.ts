@@ -9,7 +9,7 @@ import type { BrowserContextOptions, Page } from '@playwright/test'
 import { test, expect } from './harness/fixtures.js'
 import { openPage } from './harness/browser.js'
 import { startRelay } from './harness/starling.js'
-import { expectOnMesh, openSection } from './harness/app.js'
+import { acceptSender, expectOnMesh, openSection } from './harness/app.js'
 import type { Section } from './harness/app.js'
 
 /** A phone as the issue names it: 390×844 CSS pixels, touch, a mobile user agent's layout. */
@@ -40,7 +40,8 @@ test('a phone joins through the desktop\'s link and QR code, and tasks the deskt
   await phone.page.getByRole('button', { name: 'Send task' }).click()
   await expect(phone.page.getByTestId('task-view')).toHaveAttribute('data-remote-id', /.+/, { timeout: 20_000 })
 
-  await openSection(desktop.page, 'Inbox')
+  // the phone is a stranger to the desktop: its task waits under Requests until accepted
+  await acceptSender(desktop.page, phoneId)
   await expect(desktop.page.getByTestId('inbox-item').filter({ hasText: 'Sent from my phone' })).toBeVisible()
   expect(desktop.errors).toEqual([])
   expect(phone.errors).toEqual([])

@@ -21,7 +21,7 @@ import { test, expect } from './harness/fixtures.js'
 import { openPages } from './harness/browser.js'
 import { REPO_ROOT, startRelay } from './harness/starling.js'
 import { tempDir } from './harness/tmp.js'
-import { expectOnMesh, openSection, peerIdOf } from './harness/app.js'
+import { acceptSender, expectOnMesh, openSection, peerIdOf } from './harness/app.js'
 
 /** Discovery asks the registry every 5 s: a card published just after an ask shows up on the next. */
 const DISCOVERY_TIMEOUT_MS = 20_000
@@ -82,7 +82,8 @@ test('two browser peers meet through the relay, answer a task over direct WebRTC
     await expect(view).toHaveAttribute('data-remote-id', /.+/)
     remoteId = (await view.getAttribute('data-remote-id'))!
 
-    await openSection(pageB, 'Inbox')
+    // A is a stranger to B: its task waits under Requests until B's person accepts A
+    await acceptSender(pageB, idA)
     await expect(pageB.getByTestId('inbox-count')).toHaveText('1')
     const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${remoteId}"]`)
     await expect(item.getByTestId('inbox-question')).toHaveText(question)
@@ -162,7 +163,7 @@ test('a person declines a task, and a sender cancels one that waits', async ({ b
   const [a, b] = await openPages(browser, 2, { url: relay.url })
   const pageA = a!.page
   const pageB = b!.page
-  await expectOnMesh(pageA)
+  const idA = await expectOnMesh(pageA)
   await expectOnMesh(pageB)
   const idB = await peerIdOf(pageB)
 
@@ -180,7 +181,7 @@ test('a person declines a task, and a sender cancels one that waits', async ({ b
 
   await test.step('B declines with a reason; A sees the task rejected, with the reason', async () => {
     const { view, id, remote } = await send('Please book me a flight')
-    await openSection(pageB, 'Inbox')
+    await acceptSender(pageB, idA)
     const item = pageB.locator(`[data-testid="inbox-item"][data-task-id="${remote}"]`)
     await item.getByRole('textbox', { name: 'Answer' }).fill('I cannot book flights.')
     await item.getByRole('button', { name: 'Decline' }).click()

@@ -25,3 +25,15 @@ export type Section = 'Agents' | 'Tasks' | 'Inbox' | 'Profile' | 'Relay'
 export async function openSection (page: Page, name: Section): Promise<void> {
   await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: new RegExp(`^${name}`) }).click()
 }
+
+/**
+ * Accepts `peerId` as a sender under Requests in the Inbox, as a person does: a task from an
+ * agent the page does not know waits there, unrun, until someone accepts (e2e/requests.spec.ts).
+ * Leaves the page on the Inbox.
+ */
+export async function acceptSender (page: Page, peerId: string): Promise<void> {
+  await openSection(page, 'Inbox')
+  const request = page.locator(`[data-testid="request"][data-peer-id="${peerId}"]`)
+  await request.getByRole('button', { name: /^Accept / }).click()
+  await expect(request).toHaveCount(0)
+}
