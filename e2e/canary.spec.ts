@@ -81,7 +81,7 @@ function newCanary (): string {
 const RELAYED_ONLY = { STARLING_MDNS: 'off', STARLING_WEBRTC: 'off' }
 
 test('a task relayed between two native peers is unreadable on the wire; the same canary in plain text is found', async () => {
-  const relay = await startRelay({ extraArgs: ['--host', RELAY_HOST, '--ice-servers', 'none'] })
+  const relay = await startRelay({ extraArgs: ['--host', RELAY_HOST, '--mode', 'open', '--ice-servers', 'none'] })
   expect(relay.url).toMatch(`http://${RELAY_HOST}:`)
   const info = await (await fetch(`${relay.url}/api/v1/relay`)).json() as { multiaddrs: string[] }
   const tcpAddr = info.multiaddrs.find(a => a.startsWith(`/ip4/${RELAY_HOST}/tcp/`) && !a.includes('/ws'))

@@ -122,13 +122,9 @@ async function privateStart (browser: Browser): Promise<void> {
   await expect(operator.page.getByTestId('invite-role')).toHaveText('admin')
   await operator.page.getByRole('button', { name: /^Join Starling relay / }).click()
   await expect(operator.page.getByTestId('mesh-item').filter({ has: operator.page.getByTestId('mesh-role').getByText('admin', { exact: true }) })).toHaveAttribute('data-mesh-id', meshId)
-  // The PWA does not ask the relay for a slot again when it joins: its first request, made before
-  // it held a credential, was refused, and whether libp2p asks again on the same connection is up
-  // to chance (seen both ways). Until the peer does it on a join, a reload (a new connection, on
-  // which it shows its credential at once) is what reliably gets it reserved.
-  await operator.page.goto(url)
-  await operator.page.reload()
-  await expect(operator.page.getByTestId('relay-status')).toHaveAttribute('data-state', 'reserved')
+  // no reload: its first request for a slot, made before it held a credential, was refused, and
+  // joining makes the peer redial the relay and ask again, showing its credential now
+  await expect(operator.page.getByTestId('relay-status')).toHaveAttribute('data-state', 'reserved', { timeout: 20_000 })
   await expect(operator.page.getByTestId('registry-status')).toHaveAttribute('data-state', 'published')
   await operator.page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /^Agents/ }).click()
   await talkToDemo(operator.page, 'Hello, private Starling!')

@@ -204,7 +204,9 @@ export class StarlingPeer extends TypedEventEmitter<StarlingPeerEvents> {
       connector: this.connector,
       store: init.meshStore ?? new MemoryMeshStore(),
       privateKey,
-      relayPeerId: () => this.relay.status.relayPeerId
+      relayPeerId: () => this.relay.status.relayPeerId,
+      // a mesh joined may be what a private relay waited for before it gave us a slot
+      onChange: () => { void this.relay.retryReservation().catch((err: unknown) => { log.error('redialling the relay failed - %e', err) }) }
     })
     this.admission = new Admission({
       meshes: this.meshes,

@@ -103,6 +103,17 @@ export class RelayLink extends TypedEventEmitter<RelayLinkEvents> {
     this.wake?.()
   }
 
+  /**
+   * Connected to the relay but holding no slot (a private relay refused one before we showed a
+   * credential for it): hang up, so the next connection asks again. The relay decides on a
+   * reservation when it is made, and libp2p does not ask twice on one connection.
+   */
+  async retryReservation (): Promise<void> {
+    if (this.current.state !== 'connected' || this.relayPeer == null) return
+    log('connected to relay %p without a reservation: redialling to ask again', this.relayPeer)
+    await this.node.hangUp(this.relayPeer)
+  }
+
   private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
     if (this.relayPeer?.equals(evt.detail) === true) {
       log('relay %p disconnected', evt.detail)
