@@ -75,13 +75,13 @@ test('npm start on another address than loopback is private: an operator join li
   const launch = test.info().project.use.launchOptions ?? {}
   const browser = await shared.browserType().launch({ ...launch, args: [...(launch.args ?? []), `--unsafely-treat-insecure-origin-as-secure=http://${NETNS_HOST}:${NETNS_PORT}`] })
   try {
-    await privateStart(browser)
+    await privateStart(browser, shared)
   } finally {
     await browser.close()
   }
 })
 
-async function privateStart (browser: Browser): Promise<void> {
+async function privateStart (browser: Browser, plainBrowser: Browser): Promise<void> {
   const dataDir = await tempDir('start-private')
   const relayDir = join(dataDir, 'relay')
   const start = spawnProcess(process.execPath, [join(REPO_ROOT, 'bin', 'start.mjs'), '--host', NETNS_HOST, '--port', String(NETNS_PORT), '--tcp-port', '0', '--data-dir', relayDir, '--ice-servers', 'none'], {
@@ -109,6 +109,13 @@ async function privateStart (browser: Browser): Promise<void> {
   await start.waitForLine(new RegExp(`"event":"mesh\\.refused".*"peer":"${strangerId}"`), { timeoutMs: 30_000 })
   const strangerStatus = stranger.page.getByTestId('relay-status')
   await expect(strangerStatus).toHaveAttribute('data-state', 'connected')
+  // and the page says why, on the indicator and the Relay screen (no error: the registry is private)
+  await expect(strangerStatus).toContainText('a private relay: only members of its meshes get a slot')
+  await stranger.page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /^Relay/ }).click()
+  await expect(stranger.page.getByTestId('relay-mode')).toHaveText('members of its private meshes')
+  await expect(stranger.page.getByTestId('relay-registry-private')).toBeVisible()
+  await expect(stranger.page.getByRole('alert')).toHaveCount(0)
+  await stranger.page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /^Agents/ }).click()
   await expect(stranger.page.getByTestId('registry-status')).toHaveAttribute('data-state', 'pending')
   await expect(stranger.page.locator('[data-testid="agent-card"]').filter({ has: stranger.page.getByRole('heading', { name: 'Echo (demo)' }) })).toHaveCount(0)
   // the relay has no reservation of it (its health counts one: the demo agent's)
@@ -128,6 +135,13 @@ async function privateStart (browser: Browser): Promise<void> {
   await expect(operator.page.getByTestId('registry-status')).toHaveAttribute('data-state', 'published')
   await operator.page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /^Agents/ }).click()
   await talkToDemo(operator.page, 'Hello, private Starling!')
+
+  // a browser told nothing of the origin sees plain http off loopback as it is: no secure
+  // context; the page says what that turns off instead of failing later
+  const plain = await openPage(plainBrowser, 'plain http', { url })
+  expect(await plain.page.evaluate(() => window.isSecureContext)).toBe(false)
+  await expect(plain.page.getByTestId('insecure-notice')).toContainText('offline use, installing, notifications, copying and key backup are off')
+  await plain.context.close()
 
   // still refused: joining was the operator's, not the stranger's
   expect(await strangerStatus.getAttribute('data-state')).not.toBe('reserved')

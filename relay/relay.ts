@@ -110,6 +110,8 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
         status: stopping ? 'stopping' : parts.node?.status === 'started' ? verdict.status : 'starting',
         reasons: verdict.reasons,
         version: STARLING_VERSION,
+        // who may use it: a page refused a slot tells its person why (src/app/components/ConnectionIndicator.tsx)
+        mode: config.mode,
         peerId: parts.node?.peerId.toString(),
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
         connectedPeers: parts.node?.getPeers().length ?? 0,

@@ -30,6 +30,7 @@ export function App (): ReactNode {
           <Header />
           <Nav />
           <main className="screen">
+            <InsecureNotice />
             <Welcome />
             <Suspense fallback={<p className="muted">Loading…</p>}>
               <Screen />
@@ -42,6 +43,22 @@ export function App (): ReactNode {
         <UpdatePrompt />
       </Suspense>
     </div>
+  )
+}
+
+/**
+ * Plain http on a network address is no secure context: the browser turns off the service worker
+ * (offline use, installing), notifications, the clipboard and WebCrypto (key backup). Tasks still
+ * work; the person is told what is missing and how to get it, rather than finding out later.
+ */
+function InsecureNotice (): ReactNode {
+  if (window.isSecureContext) return null
+  return (
+    <p className="card warn" role="note" data-testid="insecure-notice">
+      This page came over plain http from a network address, which browsers do not trust: offline use, installing,
+      notifications, copying and key backup are off. Open the relay through https (a TLS proxy in front of it) or on
+      localhost to have them.
+    </p>
   )
 }
 

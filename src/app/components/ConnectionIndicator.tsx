@@ -1,6 +1,11 @@
+import { useQuery } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
 import type { RelayState } from '../../core/node/relay-link.js'
+import { fetchRelayHealth } from '../model/relay-status.js'
 import { useRegistryStatus, useRelayStatus } from '../node/hooks.js'
+
+/** How long what the relay said of its mode is trusted, in ms. */
+const MODE_STALE_MS = 60_000
 
 const RELAY_LABELS: Record<RelayState, string> = {
   connecting: 'relay: connecting…',
@@ -15,7 +20,20 @@ export function ConnectionIndicator (): ReactNode {
   const relay = useRelayStatus().data
   const registry = useRegistryStatus().data
   const state = relay?.state ?? 'connecting'
-  const reason = state === 'offline' && relay?.error != null ? ` (${relay.error})` : ''
+  // connected without a slot: on a private relay, that is what a page that joined none of its
+  // meshes gets, and the person should know why (the relay says its mode in /health)
+  const health = useQuery({
+    queryKey: ['relay-health', window.location.origin],
+    queryFn: async ({ signal }) => await fetchRelayHealth(window.location.origin, { signal }),
+    enabled: state === 'connected',
+    staleTime: MODE_STALE_MS,
+    retry: false
+  })
+  const reason = state === 'offline' && relay?.error != null
+    ? ` (${relay.error})`
+    : state === 'connected' && health.data?.mode === 'private' && health.data.peerId === relay?.relayPeerId
+      ? ' (a private relay: only members of its meshes get a slot; open an invite link to join)'
+      : ''
   const title = relay?.relayPeerId != null ? `Relay ${relay.relayPeerId}` : undefined
 
   let card: { state: 'published' | 'error' | 'pending', label: string }

@@ -10,6 +10,8 @@ export interface RelayHealth {
   status: string
   reasons: string[]
   version?: string
+  /** open: anyone may use it; private: members of the meshes it serves only. */
+  mode?: 'open' | 'private'
   peerId?: string
   uptimeSeconds?: number
   connectedPeers?: number
@@ -30,18 +32,18 @@ export interface RegistryEntryView {
 
 export interface RelayStatus {
   health: RelayHealth
-  registry: RegistryEntryView[]
+  /** Absent when the relay lists its agents only to members (private mode). */
+  registry?: RegistryEntryView[]
   /** ms since the epoch */
   checkedAt: number
 }
 
 /** Reads health and registry from the relay at `origin`. Throws with a reason a person can read. */
 export async function fetchRelayStatus (origin: string, options: { signal?: AbortSignal } = {}): Promise<RelayStatus> {
-  const [health, agents] = await Promise.all([
-    getJson(new URL('/health', origin), options.signal),
-    getJson(new URL('/api/v1/agents', origin), options.signal)
-  ])
-  return { health: parseHealth(health), registry: parseRegistry(agents), checkedAt: Date.now() }
+  const health = parseHealth(await getJson(new URL('/health', origin), options.signal))
+  // a private relay lists its agents to members only, over libp2p: over HTTP it answers 403
+  const registry = health.mode === 'private' ? undefined : parseRegistry(await getJson(new URL('/api/v1/agents', origin), options.signal))
+  return { health, registry, checkedAt: Date.now() }
 }
 
 /** One relay's /health alone: enough to say whether it is up, and which PeerID it is. */
@@ -70,6 +72,7 @@ export function parseHealth (body: unknown): RelayHealth {
     status: typeof b.status === 'string' ? b.status : 'unknown',
     reasons,
     version: typeof b.version === 'string' ? b.version : undefined,
+    mode: b.mode === 'open' || b.mode === 'private' ? b.mode : undefined,
     peerId: typeof b.peerId === 'string' ? b.peerId : undefined,
     uptimeSeconds: num(b.uptimeSeconds),
     connectedPeers: num(b.connectedPeers),

@@ -43,6 +43,7 @@ export function RelayScreen (): ReactNode {
             <dl className="facts">
               {health.peerId != null && (<><dt>Relay</dt><dd><code data-testid="relay-peer-id">{health.peerId}</code></dd></>)}
               {health.version != null && (<><dt>Version</dt><dd>{health.version}</dd></>)}
+              {health.mode != null && (<><dt>Who may use it</dt><dd data-testid="relay-mode">{health.mode === 'private' ? 'members of its private meshes' : 'anyone'}</dd></>)}
               {health.uptimeSeconds != null && (<><dt>Up for</dt><dd data-testid="relay-uptime">{formatUptime(health.uptimeSeconds)}</dd></>)}
               {health.connectedPeers != null && (<><dt>Peers connected</dt><dd data-testid="relay-peers">{health.connectedPeers}</dd></>)}
               {health.reservations != null && (<><dt>Reservations</dt><dd data-testid="relay-reservations">{health.reservations}</dd></>)}
@@ -53,7 +54,9 @@ export function RelayScreen (): ReactNode {
       {status.data != null && (
         <article className="card" aria-labelledby="registry-title">
           <h3 id="registry-title">Registry</h3>
-          {status.data.registry.length === 0
+          {status.data.registry == null
+            ? <p className="muted" data-testid="relay-registry-private">This relay lists its agents only to members of its meshes: see Agents.</p>
+            : status.data.registry.length === 0
             ? <p className="empty">No agent is listed.</p>
             : (
               <ul className="registry" data-testid="relay-registry">

@@ -14,6 +14,7 @@
  * it streams, else by GetTask polls every DEFAULT_HTTP_POLL_MIN_MS, backing off to
  * DEFAULT_HTTP_POLL_MAX_MS while nothing changes.
  */
+import { randomId } from '../ids.js'
 import { logger } from '@libp2p/logger'
 import { Message, SendMessageRequest, StreamResponse, Task } from '@a2a-js/sdk'
 import type { Client } from '@a2a-js/sdk/client'
@@ -187,7 +188,7 @@ export class OutboundTasks {
       throw new InvalidInputError(`the TTL must be between 1 ms and ${MAX_TASK_TTL_MS / 3_600_000} h`)
     }
     const now = Date.now()
-    const message: MessageJson = { messageId: crypto.randomUUID(), role: 'ROLE_USER', parts, ...(options.metadata != null ? { metadata: options.metadata } : {}) }
+    const message: MessageJson = { messageId: randomId(), role: 'ROLE_USER', parts, ...(options.metadata != null ? { metadata: options.metadata } : {}) }
     let record: TaskRecord | undefined
     if (options.taskId != null) {
       const taskId = options.taskId
@@ -208,7 +209,7 @@ export class OutboundTasks {
         }
       })
     } else {
-      const contextId = options.contextId ?? crypto.randomUUID()
+      const contextId = options.contextId ?? randomId()
       const first: MessageJson = { ...message, contextId }
       const id = message.messageId
       const created: TaskRecord = {

@@ -3,6 +3,7 @@
  * task can be answered: published on the live execution's event bus, or (after a restart, with
  * no execution left) applied directly to the stored task.
  */
+import { randomId } from '../ids.js'
 import type { MessageJson, PartJson, StreamResponseJson, TaskStateName } from '../a2a/json.js'
 
 /** How a turn of a task ends. */
@@ -34,7 +35,7 @@ export function answerArtifactId (turnMessageId: string): string {
  * The status and artifact updates that end a turn of task `taskId` with `outcome`. The turn is
  * the one opened by the message `turnMessageId` (it names the answer artifact).
  */
-export function outcomeEvents (taskId: string, contextId: string, outcome: TaskOutcome, turnMessageId: string = crypto.randomUUID(), now = new Date()): StreamResponseJson[] {
+export function outcomeEvents (taskId: string, contextId: string, outcome: TaskOutcome, turnMessageId: string = randomId(), now = new Date()): StreamResponseJson[] {
   const timestamp = now.toISOString()
   const state = FINAL_STATE[outcome.kind]
   if (outcome.kind === 'completed') {
@@ -57,5 +58,5 @@ export function outcomeEvents (taskId: string, contextId: string, outcome: TaskO
 }
 
 export function agentMessage (taskId: string, contextId: string, parts: PartJson[]): MessageJson {
-  return { messageId: crypto.randomUUID(), taskId, contextId, role: 'ROLE_AGENT', parts }
+  return { messageId: randomId(), taskId, contextId, role: 'ROLE_AGENT', parts }
 }
