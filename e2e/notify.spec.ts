@@ -76,6 +76,25 @@ test('in the background, a new task and an answer are notified and counted in th
     await expect(page).toHaveTitle('Starling')
   })
 
+  await test.step('in the background: a stranger\'s request is notified, counted, and opens the inbox', async () => {
+    const stranger = await startNativeAgent(relay, { name: 'Stranger Sam', skills: 'chat' })
+    // seen in the directory, so the notice can name it (a stranger is still no one the person accepted)
+    await openSection(page, 'Agents')
+    await expect(page.locator(`[data-testid="agent-card"][data-peer-id="${stranger.peerId}"]`)).toBeVisible({ timeout: MESH_TIMEOUT_MS })
+    await setVisibility(page, 'hidden')
+    const sent = await starlingCli<{ taskId: string }>(stranger.home, ['send', browserId, 'May I ask you things?'], { json: true })
+    expect(sent.code).toBe(0)
+    await expect(page).toHaveTitle('(1) Starling', { timeout: MESH_TIMEOUT_MS })
+    await expect.poll(async () => await notificationTitles(page), { timeout: MESH_TIMEOUT_MS }).toContain('Stranger Sam asks to send you tasks')
+    const request = (await notifications(page)).find(n => n.title === 'Stranger Sam asks to send you tasks')
+    expect(request?.body).toBe('May I ask you things?')
+    expect(request?.url).toBe('#/inbox')
+    await setVisibility(page, 'visible')
+    await openSection(page, 'Inbox')
+    await page.locator(`[data-testid="request"][data-peer-id="${stranger.peerId}"]`).getByRole('button', { name: /^Block / }).click()
+    await expect(page).toHaveTitle('Starling')
+  })
+
   await test.step('in front, nothing is notified: the page shows it', async () => {
     const before = (await notifications(page)).length
     const sent = await starlingCli<{ taskId: string }>(home, ['send', browserId, 'One more thing'], { json: true })
