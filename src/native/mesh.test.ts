@@ -4,7 +4,7 @@
  * rejected with the reason and never reach the handler; per-mesh skill rules; per-sender rate
  * limits; and peers that answer `Credentials` with garbage or forgeries.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import { SendMessageRequest, taskStateToJSON } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
@@ -18,8 +18,8 @@ import { serveRpc } from '../core/rpc/server.js'
 import { memoryStorage } from '../core/store/memory.js'
 import type { TaskRecord } from '../core/store/types.js'
 import type { InboundTask } from '../core/tasks/executor.js'
-import type { RunningRelay } from '../../relay/relay.js'
-import { testPeer, testRelay, untilPublished } from './test-helpers.js'
+import { untilPublished } from './test-helpers.js'
+import { peersOnRelay } from './test-peers.js'
 
 /** The text of a task's status message (a rejection's reason). */
 function statusText (record: TaskRecord): string {
@@ -27,20 +27,10 @@ function statusText (record: TaskRecord): string {
 }
 
 describe('private meshes between native peers', () => {
-  let relay: RunningRelay | undefined
-  const peers: StarlingPeer[] = []
-
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
-    await relay?.stop()
-    relay = undefined
-  })
+  const onRelay = peersOnRelay()
 
   async function peer (init: Partial<StarlingPeerInit> = {}): Promise<StarlingPeer> {
-    relay ??= await testRelay()
-    const p = await testPeer(relay, init)
-    peers.push(p)
-    return p
+    return await onRelay.peer(init)
   }
 
   /** An agent that answers every task, noting who reached its handler. */
@@ -259,7 +249,7 @@ describe('private meshes between native peers', () => {
     // the mesh exists before its relay: the relay is told which meshes it serves
     const ownerKey = await generateKeyPair('Ed25519')
     const meshId = newMeshId(ownerKey)
-    relay = await testRelay({ mode: 'private', meshes: [meshId] })
+    await onRelay.relay({ mode: 'private', meshes: [meshId] })
     const storage = memoryStorage()
     await storage.identity.save(privateKeyToProtobuf(ownerKey))
     const credential = await ownerCredential(ownerKey, meshId)

@@ -4,13 +4,13 @@
  * new connection shows the credential. Before this, the refused peer stayed connected without a
  * slot until the page was reloaded (seen in e2e/start.spec.ts).
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { encodeInviteToken } from '../core/mesh/credentials.js'
 import type { StarlingPeer } from '../core/peer.js'
 import type { RelayStatus } from '../core/node/relay-link.js'
-import type { RunningRelay } from '../../relay/relay.js'
 import { testMesh } from '../../relay/mesh/test-helpers.js'
-import { testPeer, testRelay, untilPublished } from './test-helpers.js'
+import { untilPublished } from './test-helpers.js'
+import { peersOnRelay } from './test-peers.js'
 
 /** Resolves with the first relay status `test` accepts (now or later). */
 async function relayState (peer: StarlingPeer, test: (s: RelayStatus) => boolean): Promise<RelayStatus> {
@@ -26,24 +26,16 @@ async function relayState (peer: StarlingPeer, test: (s: RelayStatus) => boolean
 }
 
 describe('joining a mesh while a private relay refuses us a slot', () => {
-  let relay: RunningRelay | undefined
-  const peers: StarlingPeer[] = []
-
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
-    await relay?.stop()
-    relay = undefined
-  })
+  const peers = peersOnRelay()
 
   it('gets the slot at once, without a restart', async () => {
     const mesh = await testMesh()
-    relay = await testRelay({ mode: 'private', meshes: [mesh.meshId] })
-    const peer = await testPeer(relay)
-    peers.push(peer)
+    const relay = await peers.relay({ mode: 'private', meshes: [mesh.meshId] })
+    const peer = await peers.peer()
     const refusedBefore = (await relay.metrics.meshRefusals.get()).values.reduce((sum, v) => sum + v.value, 0)
     await relayState(peer, s => s.state === 'connected')
     // the relay refused its reservation: it asked for credentials and got none
-    await expect.poll(async () => (await relay!.metrics.meshRefusals.get()).values.reduce((sum, v) => sum + v.value, 0)).toBeGreaterThan(refusedBefore)
+    await expect.poll(async () => (await relay.metrics.meshRefusals.get()).values.reduce((sum, v) => sum + v.value, 0)).toBeGreaterThan(refusedBefore)
     expect(peer.relayStatus.state).toBe('connected')
 
     await peer.meshes.join(encodeInviteToken(await mesh.invite()))

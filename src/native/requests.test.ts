@@ -4,16 +4,16 @@
  * peers through a real relay; the receiver has a handler here so that "runs nothing until
  * accepted" is something a test can see fail.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { HELD_REASON } from '../core/mesh/policy.js'
 import type { StarlingPeer, StarlingPeerInit } from '../core/peer.js'
 import { memoryStorage } from '../core/store/memory.js'
 import type { PeerStorage, TaskRecord } from '../core/store/types.js'
 import type { InboundTask } from '../core/tasks/executor.js'
 import { DEFAULT_MAX_REQUESTS_PER_SENDER } from '../core/tasks/inbound.js'
-import type { RunningRelay } from '../../relay/relay.js'
 import { answerText } from './control-methods.js'
-import { testPeer, testRelay, untilPublished } from './test-helpers.js'
+import { untilPublished } from './test-helpers.js'
+import { peersOnRelay } from './test-peers.js'
 
 function statusText (record: TaskRecord): string {
   return record.task.status.message?.parts.map(p => p.text ?? '').join('') ?? ''
@@ -36,19 +36,10 @@ async function until (peer: StarlingPeer, id: string, test: (r: TaskRecord) => b
 const held = (r: TaskRecord): boolean => r.delivery === 'delivered' && r.state === 'TASK_STATE_SUBMITTED' && statusText(r) === HELD_REASON
 
 describe('requests: tasks from unknown senders wait for the person', () => {
-  let relay: RunningRelay | undefined
-  const peers: StarlingPeer[] = []
-
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
-    await relay?.stop()
-    relay = undefined
-  })
+  const mesh = peersOnRelay()
 
   async function peer (init: Partial<StarlingPeerInit> = {}): Promise<StarlingPeer> {
-    relay ??= await testRelay()
-    const p = await testPeer(relay, init)
-    peers.push(p)
+    const p = await mesh.peer(init)
     await untilPublished(p)
     return p
   }
@@ -123,8 +114,7 @@ describe('requests: tasks from unknown senders wait for the person', () => {
     const stranger = await peer()
     const task = await stranger.send(first.agent.peerId, 'still there?')
     await until(stranger, task.id, held)
-    await first.agent.stop()
-    peers.splice(peers.indexOf(first.agent), 1)
+    await mesh.stop(first.agent)
 
     // the same identity and store: a reload of the page
     const { agent, handled } = await asking(storage)

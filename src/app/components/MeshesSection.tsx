@@ -6,7 +6,7 @@
  */
 import { useId, useState } from 'react'
 import type { FormEvent, ReactNode } from 'react'
-import type { MeshInfo } from '../../core/mesh/service.js'
+import type { MeshInfo, RevokeResult } from '../../core/mesh/service.js'
 import { formatTime, isoTime } from '../model/format.js'
 import { INVITE_DURATIONS, inviteLink, meshErrorText } from '../model/meshes.js'
 import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite, useRevokeMember } from '../node/hooks.js'
@@ -172,14 +172,7 @@ function IssuedInvites ({ mesh }: { mesh: MeshInfo }): ReactNode {
           </ul>
         </>
       )}
-      {revoke.data != null && (
-        <p role="status" className={revoke.data.relayAccepted ? 'ok' : 'warn'} data-testid="revoke-result">
-          {revoke.data.relayAccepted
-            ? 'Revoked: the relay refuses it from now on.'
-            : `Revoked here, but ${revoke.data.relayError ?? 'the relay did not take the revocation'}.`}
-        </p>
-      )}
-      {revoke.error != null && <p role="alert" className="error">Not revoked: {meshErrorText(revoke.error)}</p>}
+      <RevokeOutcome revoke={revoke} accepted="Revoked: the relay refuses it from now on." testId="revoke-result" />
     </div>
   )
 }
@@ -204,16 +197,23 @@ function RevokeMember ({ mesh }: { mesh: MeshInfo }): ReactNode {
         <div className="actions">
           <button type="submit" className="danger" disabled={revoke.isPending || peerId.trim() === ''}>{revoke.isPending ? 'Revoking…' : 'Revoke member'}</button>
         </div>
-        {revoke.data != null && (
-          <p role="status" className={revoke.data.relayAccepted ? 'ok' : 'warn'} data-testid="revoke-member-result">
-            {revoke.data.relayAccepted
-              ? 'Revoked: the relay has dropped them, and your mesh\'s peers refuse their tasks.'
-              : `Revoked here, but ${revoke.data.relayError ?? 'the relay did not take the revocation'}.`}
-          </p>
-        )}
-        {revoke.error != null && <p role="alert" className="error">Not revoked: {meshErrorText(revoke.error)}</p>}
+        <RevokeOutcome revoke={revoke} accepted="Revoked: the relay has dropped them, and your mesh's peers refuse their tasks." testId="revoke-member-result" />
       </form>
     </details>
+  )
+}
+
+/** What came of a revocation: whether the relay took it too (it enforces it then), or why not. */
+function RevokeOutcome ({ revoke, accepted, testId }: { revoke: { data?: RevokeResult, error: Error | null }, accepted: string, testId: string }): ReactNode {
+  return (
+    <>
+      {revoke.data != null && (
+        <p role="status" className={revoke.data.relayAccepted ? 'ok' : 'warn'} data-testid={testId}>
+          {revoke.data.relayAccepted ? accepted : `Revoked here, but ${revoke.data.relayError ?? 'the relay did not take the revocation'}.`}
+        </p>
+      )}
+      {revoke.error != null && <p role="alert" className="error">Not revoked: {meshErrorText(revoke.error)}</p>}
+    </>
   )
 }
 
