@@ -30,7 +30,7 @@ export type RegistryOutcome = 'ok' | 'refused' | 'error'
 /** Why the relay said no: a registry refusal, a reservation refusal, a bad HTTP request. */
 export type RefusalReason = 'forbidden' | 'invalid_params' | 'registry_full' | 'unknown_method' | 'rate_limited' | 'bad_frame' | 'reservation_refused' | 'bad_request'
 /** What a peer refused by a private relay tried to do (relay/mesh/service.ts). */
-export type MeshOp = 'reserve' | 'circuit' | 'publish' | 'discover' | 'revocations' | 'revoke'
+export type MeshOp = 'reserve' | 'circuit' | 'publish' | 'discover' | 'revocations' | 'revoke' | 'members'
 export type HttpRoute = 'health' | 'metrics' | 'api_relay' | 'api_agents' | 'api_other' | 'static' | 'method_not_allowed' | 'a2a_bridge'
 /** How a call through the A2A HTTP bridge ended (relay/bridge/). */
 export type BridgeOutcome = 'ok' | 'a2a_error' | 'refused' | 'rate_limited' | 'not_found' | 'bad_request' | 'unreachable' | 'timeout' | 'aborted' | 'error'

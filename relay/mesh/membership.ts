@@ -25,9 +25,10 @@ export const MAX_REVOCATIONS_PER_MESH = 10_000
 
 /**
  * Why a peer was refused: a credential's own reason, or `no-credentials` (it showed none for a
- * served mesh, or did not answer), or `not-a-member` (it showed someone else's credential).
+ * served mesh, or did not answer), or `not-a-member` (it showed someone else's credential), or
+ * `not-admin` (a member asked what only the mesh's owner or an admin may: its list of members).
  */
-export type MeshAccessReason = MeshRefusal | 'no-credentials' | 'not-a-member'
+export type MeshAccessReason = MeshRefusal | 'no-credentials' | 'not-a-member' | 'not-admin'
 
 /** A peer that may not use a private relay; `reason` says why, `message` says it to a person. */
 export class MeshAccessError extends Error {
@@ -155,6 +156,20 @@ export class MeshMembership {
   /** Peers whose memberships are known. */
   peers (): string[] {
     return [...this.members.keys()]
+  }
+
+  /**
+   * The memberships of `meshId` that hold now (not expired, not revoked), one per member: every
+   * peer that proved it and is still known (connected or listed: the service forgets the others).
+   */
+  membersOf (meshId: string): Membership[] {
+    if (!this.served.has(meshId)) return []
+    const out: Membership[] = []
+    for (const peer of [...this.members.keys()]) {
+      const held = this.current(peer).find(m => m.meshId === meshId)
+      if (held != null) out.push(held)
+    }
+    return out
   }
 
   /**

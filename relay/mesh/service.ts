@@ -6,7 +6,9 @@
  *
  * It also serves `/starling/mesh/1.0.0` to its peers: `Revocations` (to members of those meshes)
  * and `Revoke` (from an owner or admin), enforced at once: the revoked member's reservation,
- * registry entry and connections go. `Credentials` asked of the relay gets none: it is no member.
+ * registry entry and connections go; `Members` (to the mesh's owner or an admin): the members it
+ * knows now, with whether each holds a reservation and is listed. `Credentials` asked of the
+ * relay gets none: it is no member.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
@@ -14,8 +16,8 @@ import type { Connection, ConnectionGater, PeerId, Stream } from '@libp2p/interf
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import { MeshCredentialError } from '../../src/core/mesh/credentials.js'
 import type { CredentialBundle, Membership } from '../../src/core/mesh/credentials.js'
-import { isBundleList, MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
-import type { CredentialsResult, RevocationsResult } from '../../src/core/mesh/protocol.js'
+import { compareMembers, isBundleList, MAX_MEMBERS_PER_ANSWER, MAX_MESH_ID_LENGTH, MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
+import type { CredentialsResult, MemberEntry, MembersResult, RevocationsResult } from '../../src/core/mesh/protocol.js'
 import { errorResponse, isObject, successResponse } from '../../src/core/rpc/jsonrpc.js'
 import type { JsonRpcRequest, JsonRpcResponse } from '../../src/core/rpc/jsonrpc.js'
 import { serveRpc } from '../../src/core/rpc/server.js'
@@ -278,9 +280,56 @@ export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
         }
         return await this.revoke(id, params.revocation as CredentialBundle, caller.toString())
       }
+      case MeshMethod.Members: {
+        const meshId = params.meshId
+        if (typeof meshId !== 'string' || meshId === '' || meshId.length > MAX_MESH_ID_LENGTH) {
+          return errorResponse(id, MeshErrorCode.InvalidParams, `params must be { meshId: string } (a mesh id of at most ${MAX_MESH_ID_LENGTH} characters)`)
+        }
+        return await this.members(id, meshId, caller)
+      }
       default:
         return errorResponse(id, MeshErrorCode.NotServed, `unknown mesh method ${request.method}`)
     }
+  }
+
+  /**
+   * `Members`: the members of `meshId` known here, to its owner or an admin (as proven to this
+   * relay). Who asks is checked first: a stranger learns nothing, not even whether the mesh is
+   * served.
+   */
+  private async members (id: JsonRpcRequest['id'], meshId: string, caller: PeerId): Promise<JsonRpcResponse> {
+    let memberOf: Membership[]
+    try {
+      memberOf = await this.membershipsOf(caller, 'members')
+    } catch (err) {
+      const e = err as MeshAccessError
+      return errorResponse(id ?? null, MeshErrorCode.Refused, `only the owner or an admin of a mesh may list its members here: ${e.message}`, { reason: e.reason })
+    }
+    const refuse = (error: MeshAccessError): JsonRpcResponse => {
+      this.refused('members', caller.toString(), error)
+      return errorResponse(id ?? null, MeshErrorCode.Refused, error.message, { reason: error.reason })
+    }
+    if (!this.membership.serves(meshId)) return refuse(new MeshAccessError('wrong-mesh', `${meshId} is not a mesh this relay serves`))
+    const held = memberOf.find(m => m.meshId === meshId)
+    if (held == null || held.role === 'member') {
+      return refuse(new MeshAccessError('not-admin', held == null
+        ? `only the owner or an admin of ${meshId} may list its members; you proved no membership of it`
+        : `only the owner or an admin of ${meshId} may list its members; you are a member`))
+    }
+    const reservations = this.node?.services.relay.reservations
+    const all: MemberEntry[] = this.membership.membersOf(meshId).map(m => {
+      const peer = safePeerId(m.member)
+      return {
+        peerId: m.member,
+        role: m.role,
+        expiresAt: m.expiresAt,
+        reserved: peer != null && reservations?.has(peer) === true,
+        listed: this.registry?.get(m.member) != null
+      }
+    }).sort(compareMembers)
+    const result: MembersResult = { members: all.slice(0, MAX_MEMBERS_PER_ANSWER), total: all.length }
+    this.log?.debug({ event: 'mesh.members', meshId, by: caller.toString(), total: all.length }, 'members listed')
+    return successResponse(id ?? null, result)
   }
 
   private async revoke (id: JsonRpcRequest['id'], bundle: CredentialBundle, caller: string): Promise<JsonRpcResponse> {

@@ -12,6 +12,10 @@
  *   revocations known for those meshes.
  * - `Revoke { revocation: CredentialBundle }` → `{}` (relays): an owner or admin hands a
  *   revocation to a relay, which checks it, keeps it and enforces it at once.
+ * - `Members { meshId: string }` → `{ members: MemberEntry[], total: number }` (private relays):
+ *   the members of a served mesh the relay knows now (connected or listed), to the mesh's owner
+ *   or one of its admins only; at most MAX_MEMBERS_PER_ANSWER, sorted (owner, admins, members,
+ *   then by PeerID).
  */
 import type { CredentialBundle } from './credentials.js'
 
@@ -26,7 +30,8 @@ export const MAX_MESHES_PER_REQUEST = 32
 export const MeshMethod = {
   Credentials: 'Credentials',
   Revocations: 'Revocations',
-  Revoke: 'Revoke'
+  Revoke: 'Revoke',
+  Members: 'Members'
 } as const
 
 export interface CredentialsParams { meshIds: string[] }
@@ -34,12 +39,41 @@ export interface CredentialsResult { credentials: CredentialBundle[] }
 export interface RevocationsParams { meshIds: string[] }
 export interface RevocationsResult { revocations: CredentialBundle[] }
 export interface RevokeParams { revocation: CredentialBundle }
+export interface MembersParams { meshId: string }
+
+/** Members one `Members` answer lists, at most (the first ones in its order). */
+export const MAX_MEMBERS_PER_ANSWER = 1000
+
+/** Longest mesh id a request may name, in characters (a PeerID, a slash, a tag). */
+export const MAX_MESH_ID_LENGTH = 512
+
+/** A member of a mesh as a relay knows it. */
+export interface MemberEntry {
+  peerId: string
+  role: 'owner' | 'admin' | 'member'
+  /** When the credential it showed expires, in ms since the epoch. */
+  expiresAt: number
+  /** Whether it holds a reservation on the relay now. */
+  reserved: boolean
+  /** Whether its card is listed in the relay's registry now. */
+  listed: boolean
+}
+
+export interface MembersResult {
+  /** Sorted: the owner, then admins, then members, each by PeerID; at most MAX_MEMBERS_PER_ANSWER. */
+  members: MemberEntry[]
+  /** How many members the relay knows (more than `members.length` when the list was cut). */
+  total: number
+}
 
 /** JSON-RPC error codes of the mesh protocol. */
 export const MeshErrorCode = {
   /** The request is not well formed (bad params, too many meshes). */
   InvalidParams: -32602,
-  /** A credential or revocation did not verify; the message says why (its MeshRefusal). */
+  /**
+   * A credential or revocation did not verify, or the caller may not do this (`Members` from a
+   * plain member); the message says why, `data.reason` names it.
+   */
   Refused: -32040,
   /** The answerer does not serve this method (a peer asked for revocations). */
   NotServed: -32601
@@ -53,4 +87,24 @@ export function isBundleList (value: unknown, max = 64): value is CredentialBund
     Array.isArray((b as CredentialBundle).proof) &&
     (b as CredentialBundle).proof.length <= 3 &&
     (b as CredentialBundle).proof.every(p => typeof p === 'string'))
+}
+
+const ROLE_ORDER = { owner: 0, admin: 1, member: 2 } as const
+
+/** The order of a `Members` answer: the owner, then admins, then members, each by PeerID. */
+export function compareMembers (a: Pick<MemberEntry, 'peerId' | 'role'>, b: Pick<MemberEntry, 'peerId' | 'role'>): number {
+  return ROLE_ORDER[a.role] - ROLE_ORDER[b.role] || (a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+}
+
+/** Whether `value` is a `Members` answer (an answer is checked before use). */
+export function isMembersResult (value: unknown): value is MembersResult {
+  if (typeof value !== 'object' || value === null) return false
+  const { members, total } = value as Partial<MembersResult>
+  return Array.isArray(members) && members.length <= MAX_MEMBERS_PER_ANSWER &&
+    typeof total === 'number' && Number.isInteger(total) && total >= members.length &&
+    members.every(m => typeof m === 'object' && m !== null &&
+      typeof m.peerId === 'string' && m.peerId.length > 0 && m.peerId.length <= 128 &&
+      (m.role === 'owner' || m.role === 'admin' || m.role === 'member') &&
+      typeof m.expiresAt === 'number' && Number.isFinite(m.expiresAt) &&
+      typeof m.reserved === 'boolean' && typeof m.listed === 'boolean')
 }

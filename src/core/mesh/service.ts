@@ -2,7 +2,8 @@
  * A peer's side of private meshes (./credentials.ts, ./protocol.ts): the meshes it belongs to
  * (kept in a MeshStore), the `Credentials` method it serves so that others can check it belongs,
  * the memberships it checks of peers that send it tasks, and the owner's and admins' work:
- * creating meshes, inviting, revoking (handed to the relay with `Revoke`).
+ * creating meshes, inviting, revoking (handed to the relay with `Revoke`), listing the members
+ * the relay knows (`Members`).
  */
 import { logger } from '@libp2p/logger'
 import type { Connection, Libp2p, PrivateKey, Stream } from '@libp2p/interface'
@@ -16,7 +17,8 @@ import {
   ownerCredential, readInvite, revoke, verifyCredential, verifyRevocation
 } from './credentials.js'
 import type { CredentialBundle, InvitePayload, Membership, MeshRole, RevocationPayload } from './credentials.js'
-import { isBundleList, MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from './protocol.js'
+import { isBundleList, isMembersResult, MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from './protocol.js'
+import type { MembersResult } from './protocol.js'
 import type { MeshData, MeshStore, HeldMesh, IssuedInvite } from './store.js'
 
 const log = logger('starling:mesh')
@@ -56,6 +58,30 @@ export class UnknownMeshError extends StarlingError {
 export class RevocationNotServedError extends StarlingError {
   constructor (message: string, options?: ErrorOptions) {
     super(message, 'ERR_REVOKE_NOT_SERVED', options)
+  }
+}
+
+/** Why `members` has no list from the relay. */
+export type MembersFailure =
+  /** This peer holds no reservation on a relay to ask. */
+  | 'no-relay'
+  /** The relay does not serve `Members` (a relay in open mode, or an older one). */
+  | 'not-served'
+  /** The relay refused (`refusal` says its reason: `not-admin`, `wrong-mesh`, `no-credentials`…), or this peer is a plain member. */
+  | 'refused'
+  /** The relay could not be reached, did not answer in time, or answered something else. */
+  | 'unavailable'
+
+/** The relay gave no list of a mesh's members; `failure` says why, the message says it to a person. */
+export class MeshMembersError extends StarlingError {
+  readonly failure: MembersFailure
+  /** The relay's reason when it refused (its `data.reason`), or `not-admin` when this peer is a member. */
+  readonly refusal?: string
+
+  constructor (failure: MembersFailure, message: string, options?: ErrorOptions & { refusal?: string }) {
+    super(message, 'ERR_MESH_MEMBERS', options)
+    this.failure = failure
+    this.refusal = options?.refusal
   }
 }
 
@@ -315,6 +341,40 @@ export class MeshService {
       log('revocation in %s not taken by the relay - %s', meshId, message)
       return { meshId, target, relayAccepted: false, relayError: message }
     }
+  }
+
+  /**
+   * The members of `meshId` that the relay this peer holds a reservation on knows now (connected
+   * or listed), with whether each holds a reservation and is listed there: `Members`, which a
+   * relay answers only to the mesh's owner or an admin. Throws UnknownMeshError when this peer
+   * is not in the mesh, MeshMembersError when there is no list (no relay, a relay that does not
+   * serve it, a refusal, no answer in time).
+   */
+  async members (meshId: string, options: { signal?: AbortSignal } = {}): Promise<MembersResult> {
+    const held = this.held(meshId)
+    if (held.role === 'member') {
+      throw new MeshMembersError('refused', `only the owner or an admin of ${meshId} may list its members; this peer is a member`, { refusal: 'not-admin' })
+    }
+    const relay = this.init.relayPeerId()
+    if (relay == null) throw new MeshMembersError('no-relay', 'this peer holds no reservation on a relay: only a relay knows a mesh\'s members')
+    const timeout = AbortSignal.timeout(this.init.membershipTimeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS)
+    const signal = AbortSignal.any([this.running.signal, timeout, ...(options.signal != null ? [options.signal] : [])])
+    let answer: unknown
+    try {
+      const client = await this.init.connector.rpc(relay, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal })
+      answer = await client.request(MeshMethod.Members, { meshId }, { signal })
+    } catch (err) {
+      if (notServed(err)) {
+        throw new MeshMembersError('not-served', 'the relay does not list mesh members (it serves no private meshes: a relay in open mode, or an older one)', { cause: err })
+      }
+      if (err instanceof RemoteRpcError && err.rpcCode === MeshErrorCode.Refused) {
+        const refusal = isObject(err.data) && typeof err.data.reason === 'string' ? err.data.reason : undefined
+        throw new MeshMembersError('refused', `the relay refused to list the members: ${err.message}`, { cause: err, ...(refusal != null ? { refusal } : {}) })
+      }
+      throw new MeshMembersError('unavailable', `the relay did not list the members: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+    if (!isMembersResult(answer)) throw new MeshMembersError('unavailable', 'the relay answered Members with something that is not { members: [...], total }')
+    return answer
   }
 
   /** Whether this peer knows `target` revoked in `meshId` (revocations it signed or fetched from its relay). */
