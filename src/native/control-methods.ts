@@ -8,6 +8,8 @@ import { TaskStates, textOf } from '../core/a2a/json.js'
 import type { AgentCardJson, PartJson, TaskJson, TaskStateName } from '../core/a2a/json.js'
 import { base64Bytes, checkParts } from '../core/a2a/parts.js'
 import { InvalidInputError, TaskStateError, UnknownTaskError } from '../core/errors.js'
+import { MeshMembersError } from '../core/mesh/service.js'
+import type { MemberEntry } from '../core/mesh/protocol.js'
 import type { ConnectionKind } from '../core/node/direct-upgrade.js'
 import type { StarlingPeer } from '../core/peer.js'
 import type { AgentEntry } from '../core/registry/protocol.js'
@@ -20,7 +22,21 @@ import { checkProfile } from './config.js'
 import { InvalidParamsError } from './control.js'
 import type { ControlContext, ControlMethod } from './control.js'
 import { DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT, MAX_TTL_MS, RESPOND_STATES } from './control-api.js'
-import type { AgentInfo, ContentParams, ControlApi, ControlMethodName, FileInfo, InboxEntry, RespondState, SendResult, StatusResult, TaskDetail, TaskView, WaitResult } from './control-api.js'
+import type { AgentInfo, ContentParams, ControlApi, ControlMethodName, FileInfo, InboxEntry, MeshMembersResult, RespondState, SendResult, StatusResult, TaskDetail, TaskView, WaitResult } from './control-api.js'
+
+/**
+ * What `meshMembers` answers: MeshMembersResult (./control-api.ts) and, from the relay this peer
+ * holds a reservation on, the members it knows (`relayMembers`, `relayTotal`) or why there is no
+ * such list (`relayError`: an open relay, no relay, a refusal).
+ */
+export interface MeshMembersView extends MeshMembersResult {
+  /** The members the relay knows now, sorted (owner, admins, members), at most MAX_MEMBERS_PER_ANSWER. */
+  relayMembers?: MemberEntry[]
+  /** How many members the relay knows (more than relayMembers.length when it cut the list). */
+  relayTotal?: number
+  /** Why the relay gave no list. */
+  relayError?: string
+}
 
 /** Longest `wait` timeout, in ms: about 24 days, the most setTimeout can count. */
 export const MAX_WAIT_TIMEOUT_MS = 2 ** 31 - 1
@@ -231,15 +247,32 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
       return await peer.meshes.revoke(meshIdOf(peer, mesh), member != null ? { member } : { invite: invite ?? '' }, { signal })
     },
 
-    meshMembers: async (params) => {
+    meshMembers: async (params, { signal }): Promise<MeshMembersView> => {
       const meshId = meshIdOf(peer, parse(schemas.mesh, params).mesh)
       const mesh = peer.meshes.list().find(m => m.meshId === meshId)
       if (mesh == null) throw new InvalidInputError(`this peer is not in mesh ${meshId}`)
-      return {
+      const local = {
         mesh,
         invites: mesh.role === 'member' ? [] : peer.meshes.invites(meshId),
-        members: [{ peerId: peer.peerId, role: mesh.role }],
-        note: 'a mesh\'s members are known to the relays that admit them; this peer knows only itself and the invites it issued'
+        members: [{ peerId: peer.peerId, role: mesh.role }]
+      }
+      try {
+        const listed = await peer.meshes.members(meshId, { signal })
+        return {
+          ...local,
+          relayMembers: listed.members,
+          relayTotal: listed.total,
+          note: listed.total > listed.members.length
+            ? `the relay knows ${listed.total} members now (connected or listed) and lists the first ${listed.members.length}; members it does not see now are not in the list`
+            : 'the relay lists the members it knows now (connected or listed); members it does not see now are not in the list'
+        }
+      } catch (err) {
+        if (!(err instanceof MeshMembersError)) throw err
+        return {
+          ...local,
+          relayError: err.message,
+          note: 'a mesh\'s members are known to the relays that admit them; this peer knows only itself and the invites it issued'
+        }
       }
     }
   }

@@ -7,7 +7,9 @@ import { isAbsolute, relative, resolve } from 'node:path'
 import { TaskStates } from '../../core/a2a/json.js'
 import type { TaskStateName } from '../../core/a2a/json.js'
 import { DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PARTS_BYTES, formatBytes } from '../../core/a2a/parts.js'
+import type { MemberEntry } from '../../core/mesh/protocol.js'
 import { ControlClient } from '../control-client.js'
+import type { MeshMembersView } from '../control-methods.js'
 import type { ControlApi, ControlMethodName, RespondState, SendResult } from '../control-api.js'
 import { DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT, MAX_TTL_MS, RESPOND_STATES } from '../control-api.js'
 import { checkFiles } from './attach.js'
@@ -600,6 +602,12 @@ const installService: Verb = {
   }
 }
 
+/** One member as the relay lists it: PeerID, role, reserved/listed, until when its credential holds. */
+function memberLine (m: MemberEntry, self: boolean): string {
+  const presence = [m.reserved ? 'reserved' : '', m.listed ? 'listed' : ''].filter(w => w !== '').join(', ')
+  return `${m.peerId}  ${m.role}  ${presence === '' ? 'connected' : presence}  until ${timeText(m.expiresAt)}${self ? '  (this peer)' : ''}`
+}
+
 const MESH_SUBCOMMANDS = ['create', 'invite', 'join', 'list', 'members', 'revoke', 'leave'] as const
 
 /** `starling mesh SUBCOMMAND …`: private meshes, through the running daemon. */
@@ -618,10 +626,16 @@ const mesh: Verb = {
     '`policy` rules of config.json say otherwise (see README, "Private meshes"); a task from',
     'anyone else is rejected with the reason, and its sender\'s `wait` exits 1 with it.',
     '',
+    '`members` asks the relay this peer holds a reservation on for the members of the mesh it knows',
+    'now (connected or listed): each with its role, whether it holds a reservation and is listed,',
+    'and until when its credential holds. Only the mesh\'s owner or an admin gets that list, and only',
+    'from a private relay; otherwise this peer itself and the invites it issued are shown, and why',
+    'there is no list is said on stderr.',
+    '',
     '`revoke` signs a revocation, enforces it here at once, and hands it to the relay, which',
     'enforces it for everyone it serves; when the relay does not take it, that is said on stderr.'
   ].join('\n'),
-  json: 'create, join, leave: { "meshId", "name", "role", "expiresAt", "relays" }; list: a list of those; invite: { "meshId", "inviteId", "role", "expiresAt", "maxUses"?, "token", "link"? }; members: { "mesh", "invites", "members", "note" }; revoke: { "meshId", "target", "relayAccepted", "relayError"? }',
+  json: 'create, join, leave: { "meshId", "name", "role", "expiresAt", "relays" }; list: a list of those; invite: { "meshId", "inviteId", "role", "expiresAt", "maxUses"?, "token", "link"? }; members: { "mesh", "invites", "members", "note", "relayMembers"?: [{ "peerId", "role", "expiresAt", "reserved", "listed" }], "relayTotal"?, "relayError"? } (relayMembers when the relay listed them, relayError when it did not); revoke: { "meshId", "target", "relayAccepted", "relayError"? }',
   options: {
     role: { type: 'string', value: 'ROLE', help: 'invite: member (default) or admin' },
     ttl: { type: 'string', value: 'DURATION', help: 'invite: how long the invite lasts: 1h, 7d (default 7d)' },
@@ -681,13 +695,21 @@ const mesh: Verb = {
         return ExitCode.Ok
       }
       case 'members': {
-        const result = await call(context, 'meshMembers', { mesh: needArg('MESH') })
+        // the daemon adds the relay's list (or why there is none) to MeshMembersResult
+        const result: MeshMembersView = await call(context, 'meshMembers', { mesh: needArg('MESH') })
         if (context.json) {
           context.printJson(result)
           return ExitCode.Ok
         }
-        for (const m of result.members) context.print(`${m.peerId}  ${m.role} (this peer)`)
+        if (result.relayMembers != null) {
+          const self = result.members[0]?.peerId
+          context.print(`Members of ${result.mesh.meshId} known to the relay: ${result.relayTotal ?? result.relayMembers.length}`)
+          for (const m of result.relayMembers) context.print(memberLine(m, m.peerId === self))
+        } else {
+          for (const m of result.members) context.print(`${m.peerId}  ${m.role} (this peer)`)
+        }
         for (const i of result.invites) context.print(`invite ${i.inviteId}  ${i.role}  until ${timeText(i.expiresAt)}${i.maxUses != null ? `  ${i.maxUses} use(s)` : ''}`)
+        if (result.relayError != null) context.note(`No list from the relay: ${result.relayError}`)
         context.note(result.note)
         return ExitCode.Ok
       }
