@@ -1,7 +1,8 @@
 // Private meshes in the PWA: one browser creates a mesh and invites with a link; a fresh browser
 // opens the link, sees what the invite says and joins; both keep the mesh across a reload
 // (IndexedDB); a tampered link says why it is refused; the owner revokes the invite (the open
-// relay does not take revocations: the page says so); the member leaves.
+// relay does not take revocations: the page says so); the member leaves. On a private relay, an
+// admin lists the members the relay knows and revokes one, which loses its slot at once.
 //
 // Needs the builds: npm run build
 // Run:              sh e2e/netns.sh npx playwright test e2e/meshes.spec.ts
@@ -114,4 +115,43 @@ test('a mesh made in one browser is joined from its invite link in another, kept
 
   expect(a.errors).toEqual([])
   expect(b.errors).toEqual([])
+})
+
+test('on a private relay, an admin lists the members the relay knows and revokes one: it loses its slot at once and leaves the list', async ({ browser }) => {
+  // private on loopback too when asked: the relay serves a mesh of its own and prints an admin link
+  const relay = await startRelay({ extraArgs: ['--mode', 'private', '--ice-servers', 'none'] })
+  const adminLink = (await relay.process.waitForLine(/(http:\/\/\S+\/#join=[A-Za-z0-9_-]+)/))[1]!
+
+  const admin = await openPage(browser, 'admin', { url: adminLink })
+  await expect(admin.page.getByTestId('invite-role')).toHaveText('admin')
+  await admin.page.getByRole('button', { name: /^Join / }).click()
+  const adminId = await expectOnMesh(admin.page)
+  const item = meshesOf(admin.page).getByTestId('mesh-item').filter({ has: admin.page.getByTestId('mesh-role').getByText('admin', { exact: true }) })
+  const meshName = (await item.getByTestId('mesh-name').textContent())!
+
+  // the admin invites a member, who joins from the link and gets a slot
+  await item.getByText(`Invite to ${meshName}`).click()
+  await item.getByRole('form', { name: `Invite to ${meshName}` }).getByRole('button', { name: 'Make invite link' }).click()
+  const memberLink = (await item.getByTestId('invite-url').getAttribute('href'))!
+  const member = await openPage(browser, 'member', { url: memberLink })
+  await member.page.getByRole('button', { name: /^Join / }).click()
+  const memberId = await expectOnMesh(member.page)
+
+  // the relay's list: the admin (this browser) and the member, both online
+  await item.getByText(`Members of ${meshName}`).click()
+  const members = item.getByTestId('mesh-members')
+  await expect(members.getByTestId('mesh-member')).toHaveCount(2)
+  await expect(members.locator(`[data-testid="mesh-member"][data-peer-id="${adminId}"]`)).toHaveAttribute('data-role', 'admin')
+  const row = members.locator(`[data-testid="mesh-member"][data-peer-id="${memberId}"]`)
+  await expect(row).toHaveAttribute('data-role', 'member')
+  await expect(row).toContainText('online')
+  await expect(members.locator(`[data-testid="mesh-member"][data-peer-id="${adminId}"]`).getByRole('button')).toHaveCount(0)
+
+  await row.getByRole('button', { name: `Revoke member ${memberId}` }).click()
+  await expect(members.getByTestId('revoke-member-result')).toHaveText('Revoked: the relay has dropped them, and your mesh\'s peers refuse their tasks.')
+  // the relay took the revocation: the member's slot goes, and the list no longer has it
+  await expect(member.page.getByTestId('relay-status')).not.toHaveAttribute('data-state', 'reserved')
+  await expect(row).toHaveCount(0)
+  await expect(members.getByTestId('mesh-member')).toHaveCount(1)
+  expect(admin.errors).toEqual([])
 })

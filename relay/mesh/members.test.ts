@@ -11,38 +11,11 @@ import { encodeInviteToken, issueCredential, revoke } from '../../src/core/mesh/
 import { MAX_MEMBERS_PER_ANSWER, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
 import type { MembersResult } from '../../src/core/mesh/protocol.js'
 import { MeshMembersError } from '../../src/core/mesh/service.js'
-import { RemoteRpcError } from '../../src/core/errors.js'
 import type { StarlingPeer } from '../../src/core/peer.js'
-import type { RelayStatus } from '../../src/core/node/relay-link.js'
-import { testPeer, testRelay, untilPublished } from '../../src/native/test-helpers.js'
+import { testPeer, testRelay, untilPublished, untilRelayState } from '../../src/native/test-helpers.js'
 import type { RunningRelay } from '../relay.js'
-import { disconnectedFrom, HopStatus, keyed, meshPeer, testMesh } from './test-helpers.js'
+import { disconnectedFrom, HopStatus, keyed, meshPeer, refusal, refusedCount, testMesh } from './test-helpers.js'
 import type { MeshPeer, TestMesh } from './test-helpers.js'
-
-/** The error a call failed with (a RemoteRpcError), or a failure of the test when it succeeded. */
-async function refusal (call: Promise<unknown>): Promise<RemoteRpcError> {
-  const err = await call.then(() => undefined, (e: unknown) => e)
-  expect(err, 'the call should have been refused').toBeInstanceOf(RemoteRpcError)
-  return err as RemoteRpcError
-}
-
-async function refusedCount (relay: RunningRelay, op: string, reason: string): Promise<number> {
-  const metric = await relay.metrics.meshRefusals.get()
-  return metric.values.find(v => v.labels.op === op && v.labels.reason === reason)?.value ?? 0
-}
-
-/** Resolves with the first relay status `test` accepts (now or later). */
-async function relayState (peer: StarlingPeer, test: (s: RelayStatus) => boolean): Promise<RelayStatus> {
-  if (test(peer.relayStatus)) return peer.relayStatus
-  return await new Promise((resolve) => {
-    const on = (evt: CustomEvent<RelayStatus>): void => {
-      if (!test(evt.detail)) return
-      peer.removeEventListener('relay', on)
-      resolve(evt.detail)
-    }
-    peer.addEventListener('relay', on)
-  })
-}
 
 describe('Members on a private relay', () => {
   const relays: RunningRelay[] = []
@@ -221,7 +194,7 @@ describe('MeshService.members (a peer asking its relay)', () => {
     const p = await testPeer(relay)
     peers.push(p)
     await p.meshes.join(token)
-    await relayState(p, s => s.state === 'reserved')
+    await untilRelayState(p, s => s.state === 'reserved')
     return p
   }
 
@@ -250,7 +223,7 @@ describe('MeshService.members (a peer asking its relay)', () => {
     expect(open.node.getProtocols()).not.toContain(MESH_PROTOCOL)
     const owner = await testPeer(open)
     peers.push(owner)
-    await relayState(owner, s => s.state === 'reserved')
+    await untilRelayState(owner, s => s.state === 'reserved')
     const created = await owner.meshes.create('on an open relay')
     const notServed = await owner.meshes.members(created.meshId).then(() => undefined, (e: unknown) => e)
     expect(notServed).toBeInstanceOf(MeshMembersError)

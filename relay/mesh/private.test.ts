@@ -14,25 +14,12 @@ import type { Libp2p, PrivateKey } from '@libp2p/interface'
 import { issueCredential, readInvite, revoke } from '../../src/core/mesh/credentials.js'
 import type { CredentialBundle } from '../../src/core/mesh/credentials.js'
 import { MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
-import { RemoteRpcError } from '../../src/core/errors.js'
 import { RpcErrorCode } from '../../src/core/rpc/jsonrpc.js'
 import { tcpAddr, tempDir, testRelay } from '../../src/native/test-helpers.js'
 import type { RunningRelay } from '../relay.js'
 import { INVITE_USES_FILE, REVOCATIONS_FILE } from './membership.js'
-import { disconnectedFrom, ECHO, HopStatus, keyed, meshPeer, reserved, testMesh } from './test-helpers.js'
+import { disconnectedFrom, ECHO, HopStatus, keyed, meshPeer, refusal, refusedCount, reserved, testMesh } from './test-helpers.js'
 import type { MeshPeer, TestMesh } from './test-helpers.js'
-
-/** The error a call failed with (a RemoteRpcError), or a failure of the test when it succeeded. */
-async function refusal (call: Promise<unknown>): Promise<RemoteRpcError> {
-  const err = await call.then(() => undefined, (e: unknown) => e)
-  expect(err, 'the call should have been refused').toBeInstanceOf(RemoteRpcError)
-  return err as RemoteRpcError
-}
-
-async function refusedCount (relay: RunningRelay, op: string, reason: string): Promise<number> {
-  const metric = await relay.metrics.meshRefusals.get()
-  return metric.values.find(v => v.labels.op === op && v.labels.reason === reason)?.value ?? 0
-}
 
 describe('a relay in private mode', () => {
   const relays: RunningRelay[] = []

@@ -4,6 +4,7 @@
  * lives in src/core/mesh and is not needed to test the relay), reserve a slot, call the registry
  * and the relay's mesh protocol.
  */
+import { expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -18,6 +19,7 @@ import { acceptInvite, createInvite, newMeshId, ownerCredential } from '../../sr
 import type { CredentialBundle, InviteInit, InviteToken } from '../../src/core/mesh/credentials.js'
 import { MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshMethod } from '../../src/core/mesh/protocol.js'
 import { buildAgentCard } from '../../src/core/a2a/binding.js'
+import { RemoteRpcError } from '../../src/core/errors.js'
 import { RpcClient } from '../../src/core/rpc/client.js'
 import { errorResponse, isObject, successResponse } from '../../src/core/rpc/jsonrpc.js'
 import { serveRpc } from '../../src/core/rpc/server.js'
@@ -191,4 +193,17 @@ export async function reserved (node: Libp2p): Promise<void> {
     node.addEventListener('self:peer:update', check)
     check()
   })
+}
+
+/** The error a call failed with (a RemoteRpcError), or a failure of the test when it succeeded. */
+export async function refusal (call: Promise<unknown>): Promise<RemoteRpcError> {
+  const err = await call.then(() => undefined, (e: unknown) => e)
+  expect(err, 'the call should have been refused').toBeInstanceOf(RemoteRpcError)
+  return err as RemoteRpcError
+}
+
+/** How many refusals of `op` for `reason` the relay has counted (starling_relay_mesh_refusals_total). */
+export async function refusedCount (relay: RunningRelay, op: string, reason: string): Promise<number> {
+  const metric = await relay.metrics.meshRefusals.get()
+  return metric.values.find(v => v.labels.op === op && v.labels.reason === reason)?.value ?? 0
 }

@@ -11,6 +11,7 @@ import type { RegistryStatus } from '../core/peer.js'
 import type { DeliveryState, OutboxItem, TaskDirection } from '../core/store/types.js'
 import type { InviteResult, MeshInfo, RevokeResult } from '../core/mesh/service.js'
 import type { IssuedInvite } from '../core/mesh/store.js'
+import type { MemberEntry } from '../core/mesh/protocol.js'
 
 export type { InviteResult, MeshInfo, RevokeResult } from '../core/mesh/service.js'
 export type { IssuedInvite } from '../core/mesh/store.js'
@@ -258,6 +259,12 @@ export interface MeshMembersResult {
   members: Array<{ peerId: string, role: MeshInfo['role'] }>
   /** What the list leaves out, and why. */
   note: string
+  /** The members the relay this peer is reserved on knows now, sorted (owner, admins, members), at most MAX_MEMBERS_PER_ANSWER. */
+  relayMembers?: MemberEntry[]
+  /** How many members the relay knows (more than relayMembers.length when it cut the list). */
+  relayTotal?: number
+  /** Why the relay gave no list (an open relay, no relay, a refusal). */
+  relayError?: string
 }
 
 /** Every method: its params and its result. */

@@ -9,7 +9,6 @@ import type { AgentCardJson, PartJson, TaskJson, TaskStateName } from '../core/a
 import { base64Bytes, checkParts } from '../core/a2a/parts.js'
 import { InvalidInputError, TaskStateError, UnknownTaskError } from '../core/errors.js'
 import { MeshMembersError } from '../core/mesh/service.js'
-import type { MemberEntry } from '../core/mesh/protocol.js'
 import type { ConnectionKind } from '../core/node/direct-upgrade.js'
 import type { StarlingPeer } from '../core/peer.js'
 import type { AgentEntry } from '../core/registry/protocol.js'
@@ -23,20 +22,6 @@ import { InvalidParamsError } from './control.js'
 import type { ControlContext, ControlMethod } from './control.js'
 import { DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT, MAX_TTL_MS, RESPOND_STATES } from './control-api.js'
 import type { AgentInfo, ContentParams, ControlApi, ControlMethodName, FileInfo, InboxEntry, MeshMembersResult, RespondState, SendResult, StatusResult, TaskDetail, TaskView, WaitResult } from './control-api.js'
-
-/**
- * What `meshMembers` answers: MeshMembersResult (./control-api.ts) and, from the relay this peer
- * holds a reservation on, the members it knows (`relayMembers`, `relayTotal`) or why there is no
- * such list (`relayError`: an open relay, no relay, a refusal).
- */
-export interface MeshMembersView extends MeshMembersResult {
-  /** The members the relay knows now, sorted (owner, admins, members), at most MAX_MEMBERS_PER_ANSWER. */
-  relayMembers?: MemberEntry[]
-  /** How many members the relay knows (more than relayMembers.length when it cut the list). */
-  relayTotal?: number
-  /** Why the relay gave no list. */
-  relayError?: string
-}
 
 /** Longest `wait` timeout, in ms: about 24 days, the most setTimeout can count. */
 export const MAX_WAIT_TIMEOUT_MS = 2 ** 31 - 1
@@ -247,7 +232,7 @@ export function controlMethods (init: ControlMethodsInit): Record<ControlMethodN
       return await peer.meshes.revoke(meshIdOf(peer, mesh), member != null ? { member } : { invite: invite ?? '' }, { signal })
     },
 
-    meshMembers: async (params, { signal }): Promise<MeshMembersView> => {
+    meshMembers: async (params, { signal }): Promise<MeshMembersResult> => {
       const meshId = meshIdOf(peer, parse(schemas.mesh, params).mesh)
       const mesh = peer.meshes.list().find(m => m.meshId === meshId)
       if (mesh == null) throw new InvalidInputError(`this peer is not in mesh ${meshId}`)

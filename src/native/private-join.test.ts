@@ -6,24 +6,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { encodeInviteToken } from '../core/mesh/credentials.js'
-import type { StarlingPeer } from '../core/peer.js'
-import type { RelayStatus } from '../core/node/relay-link.js'
 import { testMesh } from '../../relay/mesh/test-helpers.js'
-import { untilPublished } from './test-helpers.js'
+import { untilPublished, untilRelayState } from './test-helpers.js'
 import { peersOnRelay } from './test-peers.js'
-
-/** Resolves with the first relay status `test` accepts (now or later). */
-async function relayState (peer: StarlingPeer, test: (s: RelayStatus) => boolean): Promise<RelayStatus> {
-  if (test(peer.relayStatus)) return peer.relayStatus
-  return await new Promise((resolve) => {
-    const on = (evt: CustomEvent<RelayStatus>): void => {
-      if (!test(evt.detail)) return
-      peer.removeEventListener('relay', on)
-      resolve(evt.detail)
-    }
-    peer.addEventListener('relay', on)
-  })
-}
 
 describe('joining a mesh while a private relay refuses us a slot', () => {
   const peers = peersOnRelay()
@@ -33,13 +18,13 @@ describe('joining a mesh while a private relay refuses us a slot', () => {
     const relay = await peers.relay({ mode: 'private', meshes: [mesh.meshId] })
     const peer = await peers.peer()
     const refusedBefore = (await relay.metrics.meshRefusals.get()).values.reduce((sum, v) => sum + v.value, 0)
-    await relayState(peer, s => s.state === 'connected')
+    await untilRelayState(peer, s => s.state === 'connected')
     // the relay refused its reservation: it asked for credentials and got none
     await expect.poll(async () => (await relay.metrics.meshRefusals.get()).values.reduce((sum, v) => sum + v.value, 0)).toBeGreaterThan(refusedBefore)
     expect(peer.relayStatus.state).toBe('connected')
 
     await peer.meshes.join(encodeInviteToken(await mesh.invite()))
-    await relayState(peer, s => s.state === 'reserved')
+    await untilRelayState(peer, s => s.state === 'reserved')
     await untilPublished(peer)
     expect(relay.node.services.relay.reservations.has(peer.node.peerId)).toBe(true)
   })

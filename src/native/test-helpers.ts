@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { tcp } from '@libp2p/tcp'
 import { StarlingPeer } from '../core/peer.js'
 import type { StarlingPeerInit } from '../core/peer.js'
+import type { RelayStatus } from '../core/node/relay-link.js'
 import { memoryStorage } from '../core/store/memory.js'
 import { loadConfig } from '../../relay/config.js'
 import type { RelayConfig } from '../../relay/config.js'
@@ -67,5 +68,18 @@ export async function untilPublished (peer: StarlingPeer): Promise<void> {
       }
     }
     peer.addEventListener('registry', onRegistry)
+  })
+}
+
+/** Resolves with the first relay status of `peer` that `test` accepts (now or later). */
+export async function untilRelayState (peer: StarlingPeer, test: (s: RelayStatus) => boolean): Promise<RelayStatus> {
+  if (test(peer.relayStatus)) return peer.relayStatus
+  return await new Promise((resolve) => {
+    const on = (evt: CustomEvent<RelayStatus>): void => {
+      if (!test(evt.detail)) return
+      peer.removeEventListener('relay', on)
+      resolve(evt.detail)
+    }
+    peer.addEventListener('relay', on)
   })
 }

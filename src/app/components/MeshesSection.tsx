@@ -7,9 +7,9 @@
 import { useId, useState } from 'react'
 import type { FormEvent, ReactNode } from 'react'
 import type { MeshInfo, RevokeResult } from '../../core/mesh/service.js'
-import { formatTime, isoTime } from '../model/format.js'
+import { formatTime, isoTime, shortPeerId } from '../model/format.js'
 import { INVITE_DURATIONS, inviteLink, meshErrorText } from '../model/meshes.js'
-import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useRevokeInvite, useRevokeMember } from '../node/hooks.js'
+import { useCreateMesh, useInviteToMesh, useLeaveMesh, useMeshes, useMeshInvites, useMeshMembers, usePeerId, useRevokeInvite, useRevokeMember } from '../node/hooks.js'
 import { useCopy } from './use-copy.js'
 import { useQrCode } from './use-qr-code.js'
 
@@ -52,6 +52,7 @@ function MeshItem ({ mesh }: { mesh: MeshInfo }): ReactNode {
       </p>
       {manages && <InviteForm mesh={mesh} />}
       {manages && <IssuedInvites mesh={mesh} />}
+      {manages && <MeshMembers mesh={mesh} />}
       {manages && <RevokeMember mesh={mesh} />}
       <LeaveMesh mesh={mesh} />
     </li>
@@ -174,6 +175,50 @@ function IssuedInvites ({ mesh }: { mesh: MeshInfo }): ReactNode {
       )}
       <RevokeOutcome revoke={revoke} accepted="Revoked: the relay refuses it from now on." testId="revoke-result" />
     </div>
+  )
+}
+
+/**
+ * The members the mesh's relay knows now (connected or listed there), asked when the list is
+ * opened: each with its role, whether it holds a slot and is listed, and a Revoke button.
+ */
+function MeshMembers ({ mesh }: { mesh: MeshInfo }): ReactNode {
+  const [open, setOpen] = useState(false)
+  const members = useMeshMembers(mesh.meshId, open)
+  const revoke = useRevokeMember()
+  const self = usePeerId()
+  return (
+    <details onToggle={(e) => { setOpen(e.currentTarget.open) }} data-testid="mesh-members">
+      <summary>Members of {mesh.name}</summary>
+      {members.isPending && open && <p className="muted">Asking the relay…</p>}
+      {members.error != null && <p role="alert" className="error">No list: {meshErrorText(members.error)}</p>}
+      {members.data != null && (
+        <>
+          <p className="muted">
+            {members.data.total} known to the relay now (connected or listed there)
+            {members.data.total > members.data.members.length ? `; the first ${members.data.members.length} shown` : ''}.
+          </p>
+          <ul className="issued-list">
+            {members.data.members.map(m => (
+              <li key={m.peerId} data-testid="mesh-member" data-peer-id={m.peerId} data-role={m.role}>
+                <span>
+                  <code title={m.peerId}>{shortPeerId(m.peerId)}</code>{m.peerId === self ? ' (you)' : ''} {m.role}
+                  {m.reserved ? ', online' : ', offline'}{m.listed ? ', listed' : ''}, until <time dateTime={isoTime(m.expiresAt)}>{formatTime(m.expiresAt)}</time>
+                </span>
+                {m.role !== 'owner' && m.peerId !== self && (
+                  <button type="button" className="secondary small" disabled={revoke.isPending}
+                    aria-label={`Revoke member ${m.peerId}`}
+                    onClick={() => { revoke.mutate({ meshId: mesh.meshId, peerId: m.peerId }) }}>
+                    Revoke
+                  </button>
+                )}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+      <RevokeOutcome revoke={revoke} accepted="Revoked: the relay has dropped them, and your mesh's peers refuse their tasks." testId="revoke-member-result" />
+    </details>
   )
 }
 

@@ -9,6 +9,7 @@ import type * as MeshCredentials from '../../core/mesh/credentials.js'
 import type { InvitePayload, MeshRole } from '../../core/mesh/credentials.js'
 import type { InviteResult, MeshInfo, RevokeResult } from '../../core/mesh/service.js'
 import type { IssuedInvite } from '../../core/mesh/store.js'
+import type { MembersResult } from '../../core/mesh/protocol.js'
 import type { PolicyRule } from '../../core/mesh/policy.js'
 import type { RelayStatus } from '../../core/node/relay-link.js'
 import type { PeerConnectionInfo, RegistryStatus } from '../../core/peer.js'
@@ -236,6 +237,24 @@ export function useLeaveMesh (): UseMutationResult<MeshInfo, Error, { meshId: st
 export function useRevokeInvite (): UseMutationResult<RevokeResult, Error, { meshId: string, inviteId: string }> {
   return useMeshMutation(async (meshes, { meshId, inviteId }) => await meshes.revoke(meshId, { invite: inviteId }))
 }
+
+/**
+ * The members of `meshId` its relay knows now (owner and admins only may ask); read while
+ * `enabled` (the list is on screen), again after every mesh mutation, never retried on refusal.
+ */
+export function useMeshMembers (meshId: string, enabled: boolean): UseQueryResult<MembersResult> {
+  const peer = usePeer()
+  return useQuery({
+    queryKey: [...meshKey(peer.peerId), 'members', meshId],
+    queryFn: async ({ signal }) => await peer.meshes.members(meshId, { signal }),
+    enabled,
+    retry: false,
+    staleTime: MEMBERS_STALE_MS
+  })
+}
+
+/** How long a members list is shown before it is asked again, in ms. */
+const MEMBERS_STALE_MS = 10_000
 
 /** Revokes a member: the relay drops its reservation and entry, and peers reject its tasks. */
 export function useRevokeMember (): UseMutationResult<RevokeResult, Error, { meshId: string, peerId: string }> {

@@ -9,7 +9,6 @@ import type { TaskStateName } from '../../core/a2a/json.js'
 import { DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PARTS_BYTES, formatBytes } from '../../core/a2a/parts.js'
 import type { MemberEntry } from '../../core/mesh/protocol.js'
 import { ControlClient } from '../control-client.js'
-import type { MeshMembersView } from '../control-methods.js'
 import type { ControlApi, ControlMethodName, RespondState, SendResult } from '../control-api.js'
 import { DEFAULT_TASKS_LIMIT, MAX_TASKS_LIMIT, MAX_TTL_MS, RESPOND_STATES } from '../control-api.js'
 import { checkFiles } from './attach.js'
@@ -696,7 +695,7 @@ const mesh: Verb = {
       }
       case 'members': {
         // the daemon adds the relay's list (or why there is none) to MeshMembersResult
-        const result: MeshMembersView = await call(context, 'meshMembers', { mesh: needArg('MESH') })
+        const result = await call(context, 'meshMembers', { mesh: needArg('MESH') })
         if (context.json) {
           context.printJson(result)
           return ExitCode.Ok
