@@ -601,6 +601,30 @@ const installService: Verb = {
   }
 }
 
+/** Joins the mesh an invite (its token, or a link with `#join=<token>`) is for. */
+async function joinMesh (context: VerbContext, token: string): Promise<number> {
+  const joined = await call(context, 'meshJoin', { token })
+  if (context.json) context.printJson(joined)
+  else context.print(`Joined mesh "${joined.name}" (${joined.meshId}) as ${joined.role}, until ${timeText(joined.expiresAt)}`)
+  return ExitCode.Ok
+}
+
+/** `starling join TOKEN|LINK`: `mesh join` under the name an invite's recipient is told. */
+const join: Verb = {
+  name: 'join',
+  summary: 'Join a private mesh with an invite: its token or its link (the same as `mesh join`).',
+  synopsis: 'join TOKEN|LINK',
+  description: [
+    'Checks the invite (signatures down to the mesh\'s owner, expiry), makes this peer\'s membership',
+    'credential from it and keeps it in meshes.json; the relay counts the invite\'s uses when this',
+    'peer first shows the credential. Needs `starling serve` running in this home.'
+  ].join('\n'),
+  json: '{ "meshId", "name", "role", "expiresAt", "relays" }',
+  options: {},
+  positionals: [1, 1],
+  run: async (context) => await joinMesh(context, context.positionals[0] ?? '')
+}
+
 /** One member as the relay lists it: PeerID, role, reserved/listed, until when its credential holds. */
 function memberLine (m: MemberEntry, self: boolean): string {
   const presence = [m.reserved ? 'reserved' : '', m.listed ? 'listed' : ''].filter(w => w !== '').join(', ')
@@ -673,19 +697,14 @@ const mesh: Verb = {
         context.print(`Invite ${invite.inviteId} to ${invite.meshId} as ${invite.role}, until ${timeText(invite.expiresAt)}${invite.maxUses != null ? `, for ${invite.maxUses} peer(s)` : ''}`)
         context.print(`Token: ${invite.token}`)
         if (invite.link != null) context.print(`Link:  ${invite.link}`)
-        context.print(`Join with: starling mesh join ${invite.link ?? invite.token}`)
+        context.print(`Join with: starling join ${invite.link ?? invite.token}`)
         if (process.stdout.isTTY) {
           const { toString } = await import('qrcode')
           context.print(await toString(invite.link ?? invite.token, { type: 'terminal', small: true }))
         }
         return ExitCode.Ok
       }
-      case 'join': {
-        const joined = await call(context, 'meshJoin', { token: needArg('TOKEN or LINK') })
-        if (context.json) context.printJson(joined)
-        else context.print(`Joined mesh "${joined.name}" (${joined.meshId}) as ${joined.role}, until ${timeText(joined.expiresAt)}`)
-        return ExitCode.Ok
-      }
+      case 'join': return await joinMesh(context, needArg('TOKEN or LINK'))
       case 'list': {
         const meshes = await call(context, 'meshList')
         if (context.json) context.printJson(meshes)
@@ -735,4 +754,4 @@ const mesh: Verb = {
 }
 
 /** In the order the top-level help lists them. */
-export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mesh, mcp, installService]
+export const VERBS: readonly Verb[] = [init, serve, status, card, peers, discover, send, wait, inbox, show, respond, tasks, cancel, mesh, join, mcp, installService]
