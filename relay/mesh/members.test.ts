@@ -6,7 +6,6 @@
  * The peer's side (MeshService.members) against a private and an open relay.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { Libp2p } from '@libp2p/interface'
 import { encodeInviteToken, issueCredential, revoke } from '../../src/core/mesh/credentials.js'
 import { MAX_MEMBERS_PER_ANSWER, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
 import type { MembersResult } from '../../src/core/mesh/protocol.js'
@@ -14,29 +13,11 @@ import { MeshMembersError } from '../../src/core/mesh/service.js'
 import type { StarlingPeer } from '../../src/core/peer.js'
 import { testPeer, testRelay, untilPublished, untilRelayState } from '../../src/native/test-helpers.js'
 import type { RunningRelay } from '../relay.js'
-import { disconnectedFrom, HopStatus, keyed, meshPeer, refusal, refusedCount, testMesh } from './test-helpers.js'
-import type { MeshPeer, TestMesh } from './test-helpers.js'
+import { disconnectedFrom, HopStatus, keyed, privateRelayFixture, refusal, refusedCount, testMesh } from './test-helpers.js'
+import type { MeshPeer } from './test-helpers.js'
 
 describe('Members on a private relay', () => {
-  const relays: RunningRelay[] = []
-  const nodes: Libp2p[] = []
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-    await Promise.all(relays.splice(0).map(async r => { await r.stop() }))
-  })
-
-  async function privateRelay (meshes: TestMesh[]): Promise<RunningRelay> {
-    const relay = await testRelay({ mode: 'private', meshes: meshes.map(m => m.meshId) })
-    relays.push(relay)
-    return relay
-  }
-
-  async function peer (relay: RunningRelay, init: Parameters<typeof meshPeer>[1] = {}): Promise<MeshPeer> {
-    const p = await meshPeer(relay, init)
-    nodes.push(p.node)
-    return p
-  }
+  const { relays, privateRelay, peer } = privateRelayFixture()
 
   async function members (p: MeshPeer, meshId: unknown): Promise<MembersResult> {
     const rpc = await p.mesh()

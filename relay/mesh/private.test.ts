@@ -4,45 +4,23 @@
  * used-up and tampered credentials are refused with their reason; a revocation is enforced at once
  * and outlives a restart. Open mode is left as it was.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { privateKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { fromString, toString } from 'uint8arrays'
-import type { Libp2p, PrivateKey } from '@libp2p/interface'
+import type { PrivateKey } from '@libp2p/interface'
 import { issueCredential, readInvite, revoke } from '../../src/core/mesh/credentials.js'
 import type { CredentialBundle } from '../../src/core/mesh/credentials.js'
 import { MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
 import { RpcErrorCode } from '../../src/core/rpc/jsonrpc.js'
 import { tcpAddr, tempDir, testRelay } from '../../src/native/test-helpers.js'
-import type { RunningRelay } from '../relay.js'
 import { INVITE_USES_FILE, REVOCATIONS_FILE } from './membership.js'
-import { disconnectedFrom, ECHO, HopStatus, keyed, meshPeer, refusal, refusedCount, reserved, testMesh } from './test-helpers.js'
-import type { MeshPeer, TestMesh } from './test-helpers.js'
+import { disconnectedFrom, ECHO, HopStatus, keyed, meshPeer, privateRelayFixture, refusal, refusedCount, reserved, testMesh } from './test-helpers.js'
 
 describe('a relay in private mode', () => {
-  const relays: RunningRelay[] = []
-  const nodes: Libp2p[] = []
-  const dirs: Array<{ remove: () => Promise<void> }> = []
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-    await Promise.all(relays.splice(0).map(async r => { await r.stop() }))
-    await Promise.all(dirs.splice(0).map(async d => { await d.remove() }))
-  })
-
-  async function privateRelay (meshes: TestMesh[], dataDir?: string): Promise<RunningRelay> {
-    const relay = await testRelay({ mode: 'private', meshes: meshes.map(m => m.meshId), ...(dataDir != null ? { dataDir } : {}) })
-    relays.push(relay)
-    return relay
-  }
-
-  async function peer (relay: RunningRelay, init: Parameters<typeof meshPeer>[1] = {}): Promise<MeshPeer> {
-    const p = await meshPeer(relay, init)
-    nodes.push(p.node)
-    return p
-  }
+  const { relays, nodes, afterwards, privateRelay, peer } = privateRelayFixture()
 
   it('lets a member reserve, publish and discover, and an outsider (no credentials, or another mesh\'s) none of it', async () => {
     const mesh = await testMesh()
@@ -261,7 +239,7 @@ describe('a relay in private mode', () => {
 
   it('remembers revocations and invite uses across a restart on the same data directory', async () => {
     const dir = await tempDir('starling-mesh-relay-')
-    dirs.push(dir)
+    afterwards.push(dir.remove)
     const mesh = await testMesh()
     let relay = await privateRelay([mesh], dir.path)
     const once = await mesh.invite({ maxUses: 1 })

@@ -4,7 +4,7 @@
  * lives in src/core/mesh and is not needed to test the relay), reserve a slot, call the registry
  * and the relay's mesh protocol.
  */
-import { expect } from 'vitest'
+import { afterEach, expect } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { identify } from '@libp2p/identify'
@@ -24,7 +24,7 @@ import { RpcClient } from '../../src/core/rpc/client.js'
 import { errorResponse, isObject, successResponse } from '../../src/core/rpc/jsonrpc.js'
 import { serveRpc } from '../../src/core/rpc/server.js'
 import { REGISTRY_PROTOCOL, RegistryMethod } from '../../src/core/registry/protocol.js'
-import { tcpAddr } from '../../src/native/test-helpers.js'
+import { tcpAddr, testRelay } from '../../src/native/test-helpers.js'
 import { HOP, HopStatus, reserveOn } from '../abuse-helpers.js'
 import type { RunningRelay } from '../relay.js'
 
@@ -206,4 +206,43 @@ export async function refusal (call: Promise<unknown>): Promise<RemoteRpcError> 
 export async function refusedCount (relay: RunningRelay, op: string, reason: string): Promise<number> {
   const metric = await relay.metrics.meshRefusals.get()
   return metric.values.find(v => v.labels.op === op && v.labels.reason === reason)?.value ?? 0
+}
+
+/** What the tests of a describe block on private relays start, all stopped after each test. */
+export interface PrivateRelayFixture {
+  /** Relays to stop after the test (privateRelay adds its own; a test may add others). */
+  relays: RunningRelay[]
+  /** libp2p nodes to stop after the test, before the relays. */
+  nodes: Libp2p[]
+  /** Run after the nodes and relays are stopped (temporary directories). */
+  afterwards: Array<() => Promise<void>>
+  /** A relay in private mode serving `meshes`. */
+  privateRelay: (meshes: TestMesh[], dataDir?: string) => Promise<RunningRelay>
+  /** A bare libp2p peer connected to `relay` (see meshPeer). */
+  peer: (relay: RunningRelay, init?: MeshPeerInit) => Promise<MeshPeer>
+}
+
+/** The relays and peers of each test in the calling describe block (it registers an afterEach). */
+export function privateRelayFixture (): PrivateRelayFixture {
+  const fixture: PrivateRelayFixture = {
+    relays: [],
+    nodes: [],
+    afterwards: [],
+    privateRelay: async (meshes, dataDir) => {
+      const relay = await testRelay({ mode: 'private', meshes: meshes.map(m => m.meshId), ...(dataDir != null ? { dataDir } : {}) })
+      fixture.relays.push(relay)
+      return relay
+    },
+    peer: async (relay, init = {}) => {
+      const p = await meshPeer(relay, init)
+      fixture.nodes.push(p.node)
+      return p
+    }
+  }
+  afterEach(async () => {
+    await Promise.all(fixture.nodes.splice(0).map(async n => { await n.stop() }))
+    await Promise.all(fixture.relays.splice(0).map(async r => { await r.stop() }))
+    for (const task of fixture.afterwards.splice(0)) await task()
+  })
+  return fixture
 }
