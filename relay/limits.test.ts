@@ -16,7 +16,7 @@ import { CircuitLimits } from './circuit-limits.js'
 import { addressKey } from './ip-limits.js'
 import type { RunningRelay } from './relay.js'
 
-const started: Array<{ stop: () => Promise<void> }> = []
+const started: Array<Pick<Libp2p, 'stop'>> = []
 afterEach(async () => {
   await Promise.all(started.splice(0).reverse().map(async s => { await s.stop() }))
 })
@@ -63,7 +63,7 @@ describe('connections per IP address', () => {
   it('refuses the connection past the cap from one address, while another address still connects, and frees a slot when one closes', async () => {
     const relay = await relayWith({ maxConnectionsPerIp: 2 })
     const relayAddr = multiaddr(tcpAddr(relay))
-    const [a, b, c] = await Promise.all(['127.0.0.2', '127.0.0.2', '127.0.0.2'].map(peerFrom))
+    const [a, b, c] = await Promise.all([peerFrom('127.0.0.2'), peerFrom('127.0.0.2'), peerFrom('127.0.0.2')])
     const other = await peerFrom('127.0.0.3')
 
     // the relay's side of a connection opens once its end of the handshake is done too
@@ -135,7 +135,7 @@ describe('connections per IP address', () => {
 describe('circuits', () => {
   it('refuses a circuit past the relay\'s cap with PERMISSION_DENIED', async () => {
     const relay = await relayWith({ maxCircuits: 1, maxConnectionsPerIp: 0 })
-    const [caller, first, second] = await Promise.all(['127.0.0.1', '127.0.0.1', '127.0.0.1'].map(peerFrom))
+    const [caller, first, second] = await Promise.all([peerFrom('127.0.0.1'), peerFrom('127.0.0.1'), peerFrom('127.0.0.1')])
     await Promise.all([reserve(first, relay), reserve(second, relay)])
 
     const circuit = await caller.dial(circuitTo(relay, first))
@@ -147,7 +147,7 @@ describe('circuits', () => {
 
   it('refuses a peer\'s circuit past its per-peer cap, as caller and as callee, while other peers still get theirs', async () => {
     const relay = await relayWith({ maxCircuitsPerPeer: 1, maxConnectionsPerIp: 0 })
-    const [caller, other, first, second] = await Promise.all(['127.0.0.1', '127.0.0.1', '127.0.0.1', '127.0.0.1'].map(peerFrom))
+    const [caller, other, first, second] = await Promise.all([peerFrom('127.0.0.1'), peerFrom('127.0.0.1'), peerFrom('127.0.0.1'), peerFrom('127.0.0.1')])
     await Promise.all([reserve(first, relay), reserve(second, relay)])
 
     await caller.dial(circuitTo(relay, first))

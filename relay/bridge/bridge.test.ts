@@ -82,6 +82,13 @@ describe('the relay\'s A2A HTTP bridge', () => {
     result: { kind: string, artifacts: Array<{ parts: unknown[] }> }
   }
 
+  /** A bridged agent card, as much of it as the tests read. */
+  interface BridgedCard {
+    name: string
+    supportedInterfaces: unknown[]
+    capabilities: { pushNotifications: boolean, extensions: Array<{ uri: string }> }
+  }
+
   async function postJson (body: string, headers: Record<string, string> = { 'A2A-Version': '1.0' }): Promise<{ status: number, json: RpcAnswer }> {
     const response = await fetch(bridgeUrl(relay.url, agent.peerId), {
       method: 'POST',
@@ -94,7 +101,7 @@ describe('the relay\'s A2A HTTP bridge', () => {
   it('serves the opted-in agent\'s card: JSON-RPC over HTTP first, its libp2p interface after, no push', async () => {
     const response = await fetch(bridgeCardUrl(relay.url, agent.peerId), { headers: { 'A2A-Version': '1.0' } })
     expect(response.status).toBe(200)
-    const card = await response.json()
+    const card = await response.json() as BridgedCard
     expect(card.name).toBe('bridged agent')
     expect(card.supportedInterfaces).toMatchObject([
       { url: bridgeUrl(relay.url, agent.peerId), protocolBinding: 'JSONRPC', protocolVersion: '1.0' },
@@ -186,14 +193,14 @@ describe('the relay\'s A2A HTTP bridge', () => {
     for (const peerId of [closed.peerId, relay.peerId, 'not-a-peer-id']) {
       const card = await fetch(bridgeCardUrl(relay.url, peerId))
       expect(card.status).toBe(404)
-      expect((await card.json()).error).toBe(`no agent ${peerId} is reachable through this relay's A2A bridge (unknown, or it did not allow the bridge)`)
+      expect((await card.json() as { error: string }).error).toBe(`no agent ${peerId} is reachable through this relay's A2A bridge (unknown, or it did not allow the bridge)`)
       const post = await fetch(bridgeUrl(relay.url, peerId), {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', 'A2A-Version': '1.0' },
         body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'SendMessage', params: { message: { messageId: 'm', role: 'ROLE_USER', parts: [{ text: 'hi' }] } } })
       })
       expect(post.status).toBe(404)
-      expect((await post.json()).error.message).toMatch(/reachable through this relay's A2A bridge/)
+      expect((await post.json() as { error: { message: string } }).error.message).toMatch(/reachable through this relay's A2A bridge/)
     }
     await expect(httpClient(closed.peerId)).rejects.toThrow(/404/)
   })
@@ -345,7 +352,7 @@ describe('the bridge\'s limits', () => {
       expect(statuses).toEqual([200, 200, 429])
       const refused = await fetch(bridgeCardUrl(relay.url, agent.peerId))
       expect(refused.headers.get('retry-after')).toMatch(/^\d+$/)
-      expect((await refused.json()).error).toMatch(/^too many calls from /)
+      expect((await refused.json() as { error: string }).error).toMatch(/^too many calls from /)
       const metric = await relay.metrics.bridgedRequests.get()
       expect(metric.values.find(v => v.labels.outcome === 'rate_limited')?.value).toBeGreaterThanOrEqual(2)
     })

@@ -133,7 +133,7 @@ describe('a relay in private mode', () => {
     // a credential whose signature was altered
     const t = await mesh.member()
     const bytes = fromString(t.credential.credential, 'base64url')
-    bytes[bytes.length - 1] ^= 0x01
+    bytes[bytes.length - 1]! ^= 0x01
     const tampered: CredentialBundle = { credential: toString(bytes, 'base64url'), proof: t.credential.proof }
     const tamperer = await peer(relay, { key: t.key, credentials: [tampered] })
     const bad = await refusal(tamperer.publish('build'))

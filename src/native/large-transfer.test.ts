@@ -11,6 +11,7 @@ import type { Client } from '@a2a-js/sdk/client'
 import type { Message, Task } from '@a2a-js/sdk'
 import type { Connection } from '@libp2p/interface'
 import type { StarlingPeer } from '../core/peer.js'
+import type { TaskHandler } from '../core/tasks/executor.js'
 import { bytesToBase64 } from '../core/a2a/parts.js'
 import { TooLargeForRelayError } from '../core/errors.js'
 import { WEBRTC_SIGNALING_PROTOCOL } from '../core/node/direct-upgrade.js'
@@ -63,7 +64,7 @@ describe('large transfers between native peers through a real relay', () => {
   })
 
   /** An agent that logs what reaches its handler, and a sender with an SDK client for it. */
-  async function pair (handler: Parameters<typeof testPeer>[1]['handler']): Promise<{ agent: StarlingPeer, sender: StarlingPeer, client: Client }> {
+  async function pair (handler: TaskHandler): Promise<{ agent: StarlingPeer, sender: StarlingPeer, client: Client }> {
     if (relay == null) throw new Error('start the relay first')
     const agent = await testPeer(relay, { handler })
     const sender = await testPeer(relay)
@@ -73,8 +74,8 @@ describe('large transfers between native peers through a real relay', () => {
   }
 
   /** A handler that stores the hash of the file it is sent (`received`) and answers "stored". */
-  function storing (): { handler: NonNullable<Parameters<typeof testPeer>[1]['handler']>, received?: string } {
-    const store: { handler: NonNullable<Parameters<typeof testPeer>[1]['handler']>, received?: string } = {
+  function storing (): { handler: TaskHandler, received?: string } {
+    const store: { handler: TaskHandler, received?: string } = {
       handler: async (task) => {
         store.received = fileHash(task.message.parts)
         return { kind: 'completed', text: 'stored' }
