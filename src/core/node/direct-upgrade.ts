@@ -22,8 +22,13 @@ export const DEFAULT_UPGRADE_TIMEOUT_MS = 8_000
 /** Attempts per round; about 1 in 15 first WebRTC dials needs a second try. */
 export const DEFAULT_UPGRADE_ATTEMPTS = 2
 
-/** Waits before further rounds while the peer is still only relayed, in ms. */
-export const DEFAULT_UPGRADE_RETRY_DELAYS_MS = [15_000, 60_000, 300_000]
+/**
+ * Waits before further rounds while the peer is still only relayed, in ms. The first is short:
+ * a round that fails at once (the relay link between states, another attempt under way) or on
+ * one unlucky ICE exchange is worth repeating while the person still looks at "relayed"; the
+ * later ones back off, for a peer whose network truly blocks WebRTC.
+ */
+export const DEFAULT_UPGRADE_RETRY_DELAYS_MS = [3_000, 15_000, 60_000, 300_000]
 
 export type ConnectionKind = 'direct' | 'webrtc' | 'relayed'
 
