@@ -26,7 +26,7 @@ import { A2ABridge } from './bridge/bridge.js'
 import { MeshMembership } from './mesh/membership.js'
 import { MeshService } from './mesh/service.js'
 import type { MeshServiceInit } from './mesh/service.js'
-import { operatorInvite, ownMeshId } from './mesh/own-mesh.js'
+import { operatorInvite, ownMeshId, RELAY_KEY_FILE } from './mesh/own-mesh.js'
 import type { OperatorInvite } from './mesh/own-mesh.js'
 
 export interface RunningRelay {
@@ -68,7 +68,7 @@ export async function startRelay (config: RelayConfig, options: StartRelayOption
   const healthMonitor = new HealthMonitor(options.health)
   let stopping = false
   let lastVerdict: 'ok' | 'degraded' = 'ok'
-  const privateKey = await loadOrCreateKey(join(config.dataDir, 'relay.key'))
+  const privateKey = await loadOrCreateKey(join(config.dataDir, RELAY_KEY_FILE))
   // private mode: members of the served meshes only; what it was told survives a restart. Given
   // none, the relay serves a mesh its own key owns
   let mesh: MeshService | undefined

@@ -227,9 +227,7 @@ export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
   /** Asks a peer whose memberships lapsed again; one that proves nothing loses what it holds. */
   private async recheck (member: string): Promise<void> {
     const peer = safePeerId(member)
-    if (peer == null) return
-    const holds = this.registry?.get(member) != null || this.node?.services.relay.reservations.has(peer) === true
-    if (!holds) return
+    if (peer == null || !this.holdsAnything(member, peer)) return
     try {
       await this.membershipsOf(peer, 'reserve')
     } catch (err) {
@@ -347,11 +345,16 @@ export class MeshService extends TypedEventEmitter<MeshServiceEvents> {
     if ('member' in revocation.target) {
       const member = revocation.target.member
       const peer = safePeerId(member)
-      if (peer != null && this.membership.current(member).length === 0 && (this.registry?.get(member) != null || this.node?.services.relay.reservations.has(peer) === true)) targets.add(member)
+      if (peer != null && this.membership.current(member).length === 0 && this.holdsAnything(member, peer)) targets.add(member)
     }
     this.log?.info({ event: 'mesh.revoked', meshId: revocation.meshId, target: revocation.target, by: caller, evicted: [...targets] }, 'revocation kept and enforced')
     await Promise.all([...targets].map(async (member) => { await this.evict(member, revocation.meshId, 'revoked') }))
     return successResponse(id ?? null, {})
+  }
+
+  /** Whether `member` holds a registry entry or a reservation here. */
+  private holdsAnything (member: string, peer: PeerId): boolean {
+    return this.registry?.get(member) != null || this.node?.services.relay.reservations.has(peer) === true
   }
 
   /** Takes away all a peer holds here: its reservation, its registry entry, its connections. */

@@ -3,7 +3,7 @@
  * small calls beside them, and relays whose data limit is too small for a message.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { SendMessageRequest } from '@a2a-js/sdk'
@@ -19,8 +19,8 @@ import { allowanceFor } from '../core/rpc/allowance.js'
 import { RpcClient } from '../core/rpc/client.js'
 import { successResponse } from '../core/rpc/jsonrpc.js'
 import { serveRpc } from '../core/rpc/server.js'
-import type { RunningRelay } from '../../relay/relay.js'
-import { tcpAddr, testPeer, testRelay, untilPublished } from './test-helpers.js'
+import { tcpAddr, untilPublished } from './test-helpers.js'
+import { peersOnRelay } from './test-peers.js'
 
 const KiB = 1024
 const MiB = 1024 * KiB
@@ -54,21 +54,12 @@ function fileHash (parts: Array<{ raw?: string }>): string | undefined {
 }
 
 describe('large transfers between native peers through a real relay', () => {
-  let relay: RunningRelay | undefined
-  const peers: StarlingPeer[] = []
-
-  afterEach(async () => {
-    await Promise.all(peers.splice(0).map(async p => { await p.stop() }))
-    await relay?.stop()
-    relay = undefined
-  })
+  const onRelay = peersOnRelay()
 
   /** An agent that logs what reaches its handler, and a sender with an SDK client for it. */
   async function pair (handler: TaskHandler): Promise<{ agent: StarlingPeer, sender: StarlingPeer, client: Client }> {
-    if (relay == null) throw new Error('start the relay first')
-    const agent = await testPeer(relay, { handler })
-    const sender = await testPeer(relay)
-    peers.push(agent, sender)
+    const agent = await onRelay.peer({ handler })
+    const sender = await onRelay.peer()
     await Promise.all([untilPublished(agent), untilPublished(sender)])
     return { agent, sender, client: await sender.client(agent.peerId) }
   }
@@ -90,7 +81,7 @@ describe('large transfers between native peers through a real relay', () => {
 
   it('carries a 25 MiB file to the agent and a 25 MiB artifact back, byte for byte', async () => {
     // 25 MiB each way is 2 x 33.3 MiB of base64 on one circuit: more than the default 64 MiB
-    relay = await testRelay({ relayDataLimit: 128 * MiB })
+    await onRelay.relay({ relayDataLimit: 128 * MiB })
     const file = randomBytes(25 * MiB)
     const answer = randomBytes(25 * MiB)
     let received: string | undefined
@@ -112,7 +103,7 @@ describe('large transfers between native peers through a real relay', () => {
   }, 120_000)
 
   it('answers a small call while a 25 MiB message is on its way over the same stream', async () => {
-    relay = await testRelay({ relayDataLimit: 128 * MiB })
+    await onRelay.relay({ relayDataLimit: 128 * MiB })
     const arrived: string[] = []
     const { client } = await pair(async (task) => {
       const large = task.message.parts.some(p => p.raw != null)
@@ -134,7 +125,7 @@ describe('large transfers between native peers through a real relay', () => {
   }, 120_000)
 
   it('refuses a message too large for a tiny relay limit with a typed error, cuts nothing, and small calls go on', async () => {
-    relay = await testRelay({ relayDataLimit: 128 * KiB })
+    await onRelay.relay({ relayDataLimit: 128 * KiB })
     const arrived: string[] = []
     const { agent, sender, client } = await pair(async (task) => {
       arrived.push(task.text === '' ? 'file' : task.text)
@@ -159,7 +150,7 @@ describe('large transfers between native peers through a real relay', () => {
 
   it('refuses a message that could not be sent before the relay\'s time limit ends its circuit', async () => {
     // a large message needs its transfer time at 256 KiB/s plus 10 s; the circuit lasts 20 s
-    relay = await testRelay({ relayDurationLimit: 20 })
+    await onRelay.relay({ relayDurationLimit: 20 })
     const arrived: string[] = []
     const { client } = await pair(async (task) => {
       arrived.push(task.text === '' ? 'file' : task.text)
@@ -174,7 +165,7 @@ describe('large transfers between native peers through a real relay', () => {
   }, 60_000)
 
   it('sends a message that no longer fits what is left of a circuit over a fresh one', async () => {
-    relay = await testRelay({ relayDataLimit: 3 * MiB })
+    await onRelay.relay({ relayDataLimit: 3 * MiB })
     const received: string[] = []
     const { agent, sender, client } = await pair(async (task) => {
       const raw = task.message.parts.find(p => p.raw != null)?.raw
@@ -192,11 +183,10 @@ describe('large transfers between native peers through a real relay', () => {
   }, 60_000)
 
   it('sends a message too large for the relay over a direct connection when there is one', async () => {
-    relay = await testRelay({ relayDataLimit: 128 * KiB })
+    await onRelay.relay({ relayDataLimit: 128 * KiB })
     const store = storing()
-    const agent = await testPeer(relay, { listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'], handler: store.handler })
-    const sender = await testPeer(relay)
-    peers.push(agent, sender)
+    const agent = await onRelay.peer({ listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'], handler: store.handler })
+    const sender = await onRelay.peer()
     await Promise.all([untilPublished(agent), untilPublished(sender)])
     const client = await sender.client(agent.peerId)
     expect(answerText(await client.sendMessage(message([{ text: 'over the relay' }])))).toBe('stored')
@@ -210,11 +200,10 @@ describe('large transfers between native peers through a real relay', () => {
   }, 60_000)
 
   it('waits for a direct connection, where one may come, for a message too large for the relay', async () => {
-    relay = await testRelay({ relayDataLimit: 128 * KiB })
+    await onRelay.relay({ relayDataLimit: 128 * KiB })
     const store = storing()
-    const agent = await testPeer(relay, { listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'], handler: store.handler })
-    const sender = await testPeer(relay)
-    peers.push(agent, sender)
+    const agent = await onRelay.peer({ listen: ['/p2p-circuit', '/ip4/127.0.0.1/tcp/0'], handler: store.handler })
+    const sender = await onRelay.peer()
     // both ends say they can do WebRTC (as browsers do), so a direct connection may come
     for (const peer of [agent, sender]) await peer.node.handle(WEBRTC_SIGNALING_PROTOCOL, (stream) => { stream.abort(new Error('not in this test')) }, { runOnLimitedConnection: true })
     await Promise.all([untilPublished(agent), untilPublished(sender)])
@@ -241,10 +230,9 @@ describe('large transfers between native peers through a real relay', () => {
   }, 60_000)
 
   it('refuses an answer that does not fit the circuit it would go back on (-32086), and the circuit stays usable', async () => {
-    relay = await testRelay({ relayDataLimit: 1 * MiB })
-    const agent = await testPeer(relay)
-    const sender = await testPeer(relay)
-    peers.push(agent, sender)
+    const relay = await onRelay.relay({ relayDataLimit: 1 * MiB })
+    const agent = await onRelay.peer()
+    const sender = await onRelay.peer()
     await Promise.all([untilPublished(agent), untilPublished(sender)])
     const protocol = '/starling-test/answer/1.0.0'
     await agent.node.handle(protocol, async (stream, connection) => {

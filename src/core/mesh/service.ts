@@ -202,12 +202,9 @@ export class MeshService {
     const from = options.from ?? this.init.relayPeerId()
     const meshIds = this.meshIds().slice(0, MAX_MESHES_PER_REQUEST)
     if (from == null || meshIds.length === 0) return 0
-    const timeout = AbortSignal.timeout(this.init.membershipTimeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS)
-    const signal = AbortSignal.any([this.running.signal, timeout, ...(options.signal != null ? [options.signal] : [])])
     let answer: unknown
     try {
-      const client = await this.init.connector.rpc(from, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal })
-      answer = await client.request(MeshMethod.Revocations, { meshIds }, { signal })
+      answer = await this.callPeer(from, MeshMethod.Revocations, { meshIds }, options.signal)
     } catch (err) {
       if (notServed(err)) return 0
       log('could not fetch revocations from %s - %s', from, err instanceof Error ? err.message : String(err))
@@ -245,7 +242,7 @@ export class MeshService {
   }
 
   list (): MeshInfo[] {
-    return this.data.meshes.map(m => ({ meshId: m.meshId, name: m.name, role: m.role, expiresAt: m.expiresAt, relays: m.relays }))
+    return this.data.meshes.map(m => this.info(m))
   }
 
   /** The invites this peer issued in `meshId` (all meshes when absent). */
@@ -331,8 +328,7 @@ export class MeshService {
     const relay = this.init.relayPeerId()
     if (relay == null) return { meshId, target, relayAccepted: false, relayError: 'not connected to a relay: the revocation is enforced by this peer only until a relay takes it' }
     try {
-      const client = await this.init.connector.rpc(relay, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal: options.signal })
-      await client.request(MeshMethod.Revoke, { revocation }, { signal: options.signal })
+      await this.callPeer(relay, MeshMethod.Revoke, { revocation }, options.signal)
       return { meshId, target, relayAccepted: true }
     } catch (err) {
       const message = notServed(err)
@@ -357,12 +353,9 @@ export class MeshService {
     }
     const relay = this.init.relayPeerId()
     if (relay == null) throw new MeshMembersError('no-relay', 'this peer holds no reservation on a relay: only a relay knows a mesh\'s members')
-    const timeout = AbortSignal.timeout(this.init.membershipTimeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS)
-    const signal = AbortSignal.any([this.running.signal, timeout, ...(options.signal != null ? [options.signal] : [])])
     let answer: unknown
     try {
-      const client = await this.init.connector.rpc(relay, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal })
-      answer = await client.request(MeshMethod.Members, { meshId }, { signal })
+      answer = await this.callPeer(relay, MeshMethod.Members, { meshId }, options.signal)
     } catch (err) {
       if (notServed(err)) {
         throw new MeshMembersError('not-served', 'the relay does not list mesh members (it serves no private meshes: a relay in open mode, or an older one)', { cause: err })
@@ -405,13 +398,10 @@ export class MeshService {
   }
 
   private async ask (peerId: string, meshIds: string[], asked: string, signal?: AbortSignal): Promise<Set<string>> {
-    const timeout = AbortSignal.timeout(this.init.membershipTimeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS)
-    const timed = signal == null ? timeout : AbortSignal.any([signal, timeout])
     const meshes = new Set<string>()
     let until = this.now() + DEFAULT_MEMBERSHIP_CACHE_MS
     try {
-      const client = await this.init.connector.rpc(peerId, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal: timed })
-      const result = await client.request(MeshMethod.Credentials, { meshIds }, { signal: timed })
+      const result = await this.callPeer(peerId, MeshMethod.Credentials, { meshIds }, signal)
       const bundles = isObject(result) && isBundleList(result.credentials, MAX_MESHES_PER_REQUEST) ? result.credentials : undefined
       if (bundles == null) throw new InvalidInputError('the answer to Credentials is not { credentials: CredentialBundle[] }')
       for (const bundle of bundles) {
@@ -440,6 +430,17 @@ export class MeshService {
       if (oldest != null) this.cache.delete(oldest)
     }
     return meshes
+  }
+
+  /**
+   * One mesh protocol call to `peerId` (our relay, or a sender asked for its credentials), given
+   * up after DEFAULT_MEMBERSHIP_TIMEOUT_MS, when `signal` aborts or when this service stops.
+   */
+  private async callPeer (peerId: string, method: string, params: Record<string, unknown>, signal?: AbortSignal): Promise<unknown> {
+    const timeout = AbortSignal.timeout(this.init.membershipTimeoutMs ?? DEFAULT_MEMBERSHIP_TIMEOUT_MS)
+    const timed = AbortSignal.any([this.running.signal, timeout, ...(signal != null ? [signal] : [])])
+    const client = await this.init.connector.rpc(peerId, { protocol: MESH_PROTOCOL, maxFrameBytes: MESH_MAX_FRAME_BYTES, signal: timed })
+    return await client.request(method, params, { signal: timed })
   }
 
   private call (from: string, request: JsonRpcRequest): JsonRpcResponse {

@@ -3,14 +3,13 @@
  * function (the demo agent, a script behind the CLI) or by a person: then the execution waits
  * until `answer()` is called from the inbox.
  */
-import { randomId } from '../ids.js'
 import { AgentEvent } from '@a2a-js/sdk/server'
 import type { AgentExecutor, ExecutionEventBus, RequestContext } from '@a2a-js/sdk/server'
 import { Message, StreamResponse, Task as TaskCodec, TaskState } from '@a2a-js/sdk'
 import type { Task } from '@a2a-js/sdk'
 import { errorMessage } from '../errors.js'
 import type { MessageJson, PartJson, StreamResponseJson, TaskJson } from '../a2a/json.js'
-import { outcomeEvents } from './outcome.js'
+import { agentMessage, outcomeEvents } from './outcome.js'
 import { applyStreamResponse, CHUNK_KEY } from './state.js'
 import type { TaskOutcome } from './outcome.js'
 
@@ -170,7 +169,7 @@ export class StarlingExecutor implements AgentExecutor {
         const held: TaskJson = {
           id: taskId,
           contextId,
-          status: { state: 'TASK_STATE_SUBMITTED', timestamp: now(), message: { messageId: randomId(), taskId, contextId, role: 'ROLE_AGENT', parts: [{ text: decision.reason }] } },
+          status: { state: 'TASK_STATE_SUBMITTED', timestamp: now(), message: agentMessage(taskId, contextId, [{ text: decision.reason }]) },
           history: [message],
           artifacts: []
         }
@@ -291,7 +290,7 @@ function taskUpdates (taskId: string, contextId: string, bus: ExecutionEventBus,
     status: (text) => {
       if (!live()) return
       publishEvents(bus, [{
-        statusUpdate: { taskId, contextId, status: { state: 'TASK_STATE_WORKING', timestamp: now(), message: { messageId: randomId(), taskId, contextId, role: 'ROLE_AGENT', parts: [{ text }] } } }
+        statusUpdate: { taskId, contextId, status: { state: 'TASK_STATE_WORKING', timestamp: now(), message: agentMessage(taskId, contextId, [{ text }]) } }
       }])
     }
   }

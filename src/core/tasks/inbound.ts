@@ -3,7 +3,6 @@
  * accepted once, ./exactly-once.ts), the store they live in, the pushes that tell their senders
  * what changed (./pushes.ts), and the inbox a person (or the CLI) answers from.
  */
-import { randomId } from '../ids.js'
 import { logger } from '@libp2p/logger'
 import { AgentCard } from '@a2a-js/sdk'
 import type { TaskPushNotificationConfig } from '@a2a-js/sdk'
@@ -19,7 +18,7 @@ import { claimKey, ExactlyOnceHandler, SeenMessages } from './exactly-once.js'
 import type { Claim } from './exactly-once.js'
 import { publishEvents, StarlingExecutor } from './executor.js'
 import type { AcceptedTask, AdmitDecision, InboundTask, TaskHandler, TaskUpdates } from './executor.js'
-import { outcomeEvents } from './outcome.js'
+import { agentMessage, outcomeEvents } from './outcome.js'
 import type { TaskOutcome } from './outcome.js'
 import { AgentPushes } from './pushes.js'
 import type { Push } from './pushes.js'
@@ -222,7 +221,7 @@ export class InboundTasks {
         apply({ artifactUpdate: { taskId: record.id, contextId: record.contextId, artifact: { artifactId: chunk.artifactId, name: chunk.name, parts: chunk.parts }, append: chunk.append ?? false, lastChunk: chunk.lastChunk === true } })
       },
       status: (text) => {
-        apply({ statusUpdate: { taskId: record.id, contextId: record.contextId, status: { state: 'TASK_STATE_WORKING', timestamp: new Date().toISOString(), message: { messageId: randomId(), role: 'ROLE_AGENT', taskId: record.id, contextId: record.contextId, parts: [{ text }] } } } })
+        apply({ statusUpdate: { taskId: record.id, contextId: record.contextId, status: { state: 'TASK_STATE_WORKING', timestamp: new Date().toISOString(), message: agentMessage(record.id, record.contextId, [{ text }]) } } })
       }
     }
   }
