@@ -5,36 +5,30 @@
  * frames on every protocol, strangers asking what only members may, peers that never answer the
  * relay's question, stream limits, idle streams, memory) is relay/abuse.test.ts, in both modes.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as varint from 'uint8-varint'
-import type { Libp2p, Stream } from '@libp2p/interface'
+import type { Stream } from '@libp2p/interface'
 import { MAX_MESHES_PER_REQUEST, MESH_MAX_FRAME_BYTES, MESH_PROTOCOL, MeshErrorCode, MeshMethod } from '../../src/core/mesh/protocol.js'
 import { encodeFrame } from '../../src/core/rpc/frame.js'
 import { RpcErrorCode } from '../../src/core/rpc/jsonrpc.js'
 import { collectFrames } from '../../src/core/rpc/testing.js'
-import { tcpAddr, testRelay } from '../../src/native/test-helpers.js'
+import { tcpAddr } from '../../src/native/test-helpers.js'
 import type { RunningRelay } from '../relay.js'
 import { barePeer } from '../abuse-helpers.js'
-import { HopStatus, meshPeer, testMesh } from './test-helpers.js'
+import { HopStatus, privateRelayFixture, testMesh } from './test-helpers.js'
 import type { MeshPeer } from './test-helpers.js'
 
 describe('a private relay under bad input', () => {
+  const fixture = privateRelayFixture()
+  /** The relay of the test (member() starts it; the fixture stops it). */
   let relay: RunningRelay | undefined
-  const nodes: Libp2p[] = []
-
-  afterEach(async () => {
-    await Promise.all(nodes.splice(0).map(async n => { await n.stop() }))
-    await relay?.stop()
-    relay = undefined
-  })
 
   async function member (): Promise<{ peer: MeshPeer, meshId: string }> {
     const mesh = await testMesh()
-    relay = await testRelay({ mode: 'private', meshes: [mesh.meshId] })
+    relay = await fixture.privateRelay([mesh])
     const m = await mesh.member()
-    const peer = await meshPeer(relay, { key: m.key, credentials: [m.credential] })
-    nodes.push(peer.node)
+    const peer = await fixture.peer(relay, { key: m.key, credentials: [m.credential] })
     return { peer, meshId: mesh.meshId }
   }
 
@@ -51,7 +45,7 @@ describe('a private relay under bad input', () => {
 
   async function rawMesh (): Promise<{ stream: Stream } & ReturnType<typeof collectFrames>> {
     const node = await barePeer()
-    nodes.push(node)
+    fixture.nodes.push(node)
     const stream = await node.dialProtocol(multiaddr(tcpAddr(relay!)), MESH_PROTOCOL)
     return { stream, ...collectFrames(stream) }
   }
