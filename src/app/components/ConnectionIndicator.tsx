@@ -1,8 +1,6 @@
-import { useQuery } from '@tanstack/react-query'
 import type { ReactNode } from 'react'
 import type { RelayState } from '../../core/node/relay-link.js'
-import { fetchRelayHealth } from '../model/relay-status.js'
-import { useRegistryStatus, useRelayStatus } from '../node/hooks.js'
+import { useRegistryStatus, useRelayHealth, useRelayStatus } from '../node/hooks.js'
 
 /** How long what the relay said of its mode is trusted, in ms. */
 const MODE_STALE_MS = 60_000
@@ -22,13 +20,7 @@ export function ConnectionIndicator (): ReactNode {
   const state = relay?.state ?? 'connecting'
   // connected without a slot: on a private relay, that is what a page that joined none of its
   // meshes gets, and the person should know why (the relay says its mode in /health)
-  const health = useQuery({
-    queryKey: ['relay-health', window.location.origin],
-    queryFn: async ({ signal }) => await fetchRelayHealth(window.location.origin, { signal }),
-    enabled: state === 'connected',
-    staleTime: MODE_STALE_MS,
-    retry: false
-  })
+  const health = useRelayHealth(window.location.origin, { enabled: state === 'connected', staleTime: MODE_STALE_MS })
   const reason = state === 'offline' && relay?.error != null
     ? ` (${relay.error})`
     : state === 'connected' && health.data?.mode === 'private' && health.data.peerId === relay?.relayPeerId

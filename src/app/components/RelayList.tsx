@@ -5,12 +5,10 @@
  */
 import { useId, useState, useSyncExternalStore } from 'react'
 import type { FormEvent, ReactNode } from 'react'
-import { useQuery } from '@tanstack/react-query'
 import { errorMessage } from '../../core/errors.js'
 import { extraRelays, MAX_EXTRA_RELAYS, relayOrigin } from '../data/relays.js'
-import { fetchRelayHealth } from '../model/relay-status.js'
 import { usePeer } from '../node/context.js'
-import { useRelayStatus } from '../node/hooks.js'
+import { useRelayHealth, useRelayStatus } from '../node/hooks.js'
 
 /** How often each listed relay is asked whether it is up while the list is on screen, in ms. */
 export const RELAY_CHECK_INTERVAL_MS = 10_000
@@ -59,12 +57,7 @@ export function RelayList (): ReactNode {
 }
 
 function RelayRow ({ origin, own = false, inUse, onRemove }: { origin: string, own?: boolean, inUse?: string, onRemove?: () => void }): ReactNode {
-  const health = useQuery({
-    queryKey: ['relay-health', origin],
-    queryFn: async ({ signal }) => await fetchRelayHealth(origin, { signal }),
-    refetchInterval: RELAY_CHECK_INTERVAL_MS,
-    retry: false
-  })
+  const health = useRelayHealth(origin, { refetchInterval: RELAY_CHECK_INTERVAL_MS })
   const host = new URL(origin).host
   const reachable = health.data != null && health.data.status !== 'stopping' && health.error == null
   const current = health.data?.peerId != null && health.data.peerId === inUse

@@ -3,7 +3,7 @@
  * mutations that act through it. Use them below <PeerGate>.
  */
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query'
-import type { UseMutationResult, UseQueryResult } from '@tanstack/react-query'
+import type { UseMutationResult, UseQueryOptions, UseQueryResult } from '@tanstack/react-query'
 import type { AgentProfile } from '../../core/a2a/binding.js'
 import type * as MeshCredentials from '../../core/mesh/credentials.js'
 import type { InvitePayload, MeshRole } from '../../core/mesh/credentials.js'
@@ -17,6 +17,8 @@ import type { AgentEntry } from '../../core/registry/protocol.js'
 import type { KnownAgent, TaskDirection, TaskQuery, TaskRecord } from '../../core/store/types.js'
 import type * as Compose from '../model/tasks.js'
 import type { Draft, OutcomeKind } from '../model/tasks.js'
+import { fetchRelayHealth } from '../model/relay-status.js'
+import type { RelayHealth } from '../model/relay-status.js'
 import { usePeer } from './context.js'
 import { queryKeys } from './query-keys.js'
 
@@ -97,6 +99,19 @@ export function useDecideSender (): UseMutationResult<void, Error, { peerId: str
   const peer = usePeer()
   return useMutation({
     mutationFn: async ({ peerId, accept }) => { await (accept ? peer.acceptSender(peerId) : peer.blockSender(peerId)) }
+  })
+}
+
+/**
+ * `GET /health` of the relay at `origin` (the relay list's rows, the indicator's "why no slot"):
+ * one cached query per origin, whoever asks. Never retried: a relay that does not answer says so.
+ */
+export function useRelayHealth (origin: string, options: Pick<UseQueryOptions<RelayHealth>, 'enabled' | 'refetchInterval' | 'staleTime'> = {}): UseQueryResult<RelayHealth> {
+  return useQuery({
+    queryKey: ['relay-health', origin],
+    queryFn: async ({ signal }) => await fetchRelayHealth(origin, { signal }),
+    retry: false,
+    ...options
   })
 }
 
