@@ -17,6 +17,9 @@ import { meshOwner } from '../src/core/mesh/credentials.js'
 /** The file read from the data directory when no --config / STARLING_CONFIG is given. */
 export const DATA_DIR_CONFIG_FILE = 'relay.json'
 
+/** The relay's private key in its data directory (hence its PeerID, and its own mesh's id). */
+export const RELAY_KEY_FILE = 'relay.key'
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 
 /** `open`: anyone may reserve, publish and discover; `private`: members of the served meshes only (relay/mesh/). */

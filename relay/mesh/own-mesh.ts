@@ -26,6 +26,7 @@ import type { HeldMesh } from '../../src/core/mesh/store.js'
 import { loadOrCreateKey, writeFileAtomic } from '../../src/native/key-file.js'
 import { homePaths } from '../../src/native/home.js'
 import { FileMeshStore } from '../../src/native/store/meshes.js'
+import { RELAY_KEY_FILE } from '../config.js'
 
 /** The tag of the relay's own mesh: its id is `<relay PeerID>/relay`. */
 export const OWN_MESH_TAG = 'relay'
@@ -53,9 +54,6 @@ export const OPERATOR_INVITE_MIN_LEFT_MS = 60 * 60 * 1000
  * invite) and a local agent's. A year: an operator should not lose the mesh to a quiet quarter.
  */
 export const OWN_MESH_CREDENTIAL_TTL_MS = 365 * 24 * 60 * 60 * 1000
-
-/** The relay's key file in its data directory (relay/relay.ts). */
-export const RELAY_KEY_FILE = 'relay.key'
 
 /** The id of the mesh a relay with this PeerID serves when it is given none. */
 export function ownMeshId (relayPeerId: string): string {
